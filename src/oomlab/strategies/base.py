@@ -1,0 +1,125 @@
+"""The Strategy interface.
+
+Two families:
+- `DrawStrategy` (greedy, sample, majority, best-of-n): every rung k of the budget ladder is
+  estimated exactly from ONE draw of N >= k samples per problem, so a full ladder costs N samples.
+- `Strategy` (search, revision, scaffolds, ...): each rung is run for real with its own budget.
+
+Strategies only ever see a metered backend (the sweep's), so every token they cause is on the books.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from oomlab.backends.base import Backend, GenRequest, Generation, SamplingParams
+from oomlab.problem import Problem
+from oomlab.registry import Registry
+
+if TYPE_CHECKING:
+    from oomlab.tasks.base import Task
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A strategy's final answer on one problem, with every generation it caused."""
+
+    answer: str | None
+    correct: bool
+    generations: tuple[Generation, ...] = ()
+    trace: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Draw:
+    """N samples of one problem with what the estimators need: answers, correctness, scores."""
+
+    generations: tuple[Generation, ...]
+    answers: tuple[str | None, ...]
+    correct: tuple[bool, ...]
+    scores: tuple[float, ...] | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.generations)
+
+
+class Strategy(ABC):
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    knob: ClassVar[str] = "n"  # what the budget counts
+    knob_help: ClassVar[str] = "number of samples"
+
+    @property
+    def oracle(self) -> bool:
+        """True when the strategy reads the reference answer (then it measures coverage, not accuracy)."""
+        return False
+
+    def label(self) -> str:
+        return f"{self.name} (oracle)" if self.oracle else self.name
+
+    def budgets(self, ladder: list[int]) -> list[int]:
+        """The rungs of the ladder this strategy runs at."""
+        return ladder
+
+    @abstractmethod
+    def solve(self, problem: Problem, task: Task, backend: Backend, budget: int, seed: int = 0) -> Attempt:
+        """Spend `budget` on `problem` and return the final answer."""
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+
+class DrawStrategy(Strategy):
+    """A strategy whose ladder is estimated from one draw; subclasses define selection and its expectation."""
+
+    temperature: float = 0.8
+
+    def sampling(self, task: Task) -> SamplingParams:
+        base = task.sampling()
+        return SamplingParams(
+            temperature=self.temperature,
+            max_tokens=base.max_tokens,
+            top_k=base.top_k,
+            top_p=base.top_p,
+            stop=base.stop,
+        )
+
+    def needs_logprobs(self) -> bool:
+        return False
+
+    def score(self, draw: Draw, problem: Problem, task: Task) -> tuple[float, ...] | None:
+        """Per-sample scores (best-of-n); None when the strategy does not score."""
+        return None
+
+    def make_draw(self, generations: list[Generation], problem: Problem, task: Task) -> Draw:
+        answers = tuple(task.extract(g.text) for g in generations)
+        correct = tuple(task.check(a, problem) for a in answers)
+        draw = Draw(tuple(generations), answers, correct)
+        scores = self.score(draw, problem, task)
+        return Draw(draw.generations, answers, correct, scores)
+
+    @abstractmethod
+    def select(self, draw: Draw, seed: int = 0) -> int | None:
+        """Index of the sample whose answer this strategy returns (None: no answer)."""
+
+    @abstractmethod
+    def estimate(self, draw: Draw, k: int) -> float:
+        """Expected correctness of `select` on a uniformly random k-subset of the draw (exact)."""
+
+    def solve(self, problem: Problem, task: Task, backend: Backend, budget: int, seed: int = 0) -> Attempt:
+        seeds = tuple(seed * 1_000_003 + i for i in range(budget))
+        request = GenRequest(task.prompt(problem), self.sampling(task), seeds, logprobs=self.needs_logprobs())
+        draw = self.make_draw(backend.generate(request), problem, task)
+        i = self.select(draw, seed)
+        answer = None if i is None else draw.answers[i]
+        return Attempt(answer, task.check(answer, problem), draw.generations, {"answers": list(draw.answers)})
+
+
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy", "oomlab.strategies")
+
+
+def create_strategy(name: str, **options: Any) -> Strategy:
+    return STRATEGIES.get(name)(**options)
