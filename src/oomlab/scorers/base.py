@@ -26,6 +26,7 @@ class Candidate:
 class Scorer(ABC):
     name: ClassVar[str]
     oracle: ClassVar[bool] = False  # True when score() reads problem.reference
+    needs_logprobs: ClassVar[bool] = False  # True when score() reads the generation's token log-probabilities
     description: ClassVar[str] = ""
 
     @abstractmethod

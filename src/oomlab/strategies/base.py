@@ -110,12 +110,16 @@ class DrawStrategy(Strategy):
         """Expected correctness of `select` on a uniformly random k-subset of the draw (exact)."""
 
     def solve(self, problem: Problem, task: Task, backend: Backend, budget: int, seed: int = 0) -> Attempt:
-        seeds = tuple(seed * 1_000_003 + i for i in range(budget))
-        request = GenRequest(task.prompt(problem), self.sampling(task), seeds, logprobs=self.needs_logprobs())
+        request = GenRequest(task.prompt(problem), self.sampling(task), draw_seeds(seed, budget), logprobs=self.needs_logprobs())
         draw = self.make_draw(backend.generate(request), problem, task)
         i = self.select(draw, seed)
         answer = None if i is None else draw.answers[i]
         return Attempt(answer, task.check(answer, problem), draw.generations, {"answers": list(draw.answers)})
+
+
+def draw_seeds(seed: int, n: int) -> tuple[int, ...]:
+    """Seeds of a draw: sample i of every problem uses the same seed, so draws nest (N=8 is a prefix of N=16)."""
+    return tuple(seed * 1_000_003 + i for i in range(n))
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy", "oomlab.strategies")

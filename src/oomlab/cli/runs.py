@@ -1,0 +1,81 @@
+"""`oomlab runs`, `oomlab show` and `oomlab plot`: what the database holds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from oomlab.cli.app import app, console
+from oomlab.store import DEFAULT_DB, Store
+
+
+def open_store(db: Path) -> Store:
+    from oomlab.errors import OomlabError
+
+    if not db.is_file():
+        raise OomlabError(f"no database at {db} (run a sweep first, or pass --db)")
+    return Store(db)
+
+
+@app.command()
+def runs(
+    db: Path = typer.Option(Path(DEFAULT_DB), "--db", help="SQLite database."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """List the runs in the database, oldest first."""
+    store = open_store(db)
+    rows = store.runs()
+    if as_json:
+        print(json.dumps([{"id": r.id, "created_at": r.created_at, "status": r.status, "task": r.task,
+                           "model_id": r.model_id, "strategies": r.config.get("strategies"), "n": r.config.get("n"),
+                           "problems": r.config.get("problems"), "samples_drawn": r.samples_drawn,
+                           "samples_reused": r.samples_reused} for r in rows], indent=2))
+        return
+    t = Table(title=f"runs in {db}")
+    for col in ("run", "created", "status", "task", "model", "strategies", "N", "problems", "drawn", "reused"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r.id, r.created_at, r.status, r.task, r.model_id, ", ".join(r.config.get("strategies", [])),
+                  str(r.config.get("n")), str(r.config.get("problems")), str(r.samples_drawn), str(r.samples_reused))
+    console.print(t)
+
+
+@app.command()
+def show(
+    run_id: str = typer.Argument(..., help="Run id (see `oomlab runs`)."),
+    db: Path = typer.Option(Path(DEFAULT_DB), "--db", help="SQLite database."),
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Print a run's tables again (accuracy ± CI and cost per rung, per strategy)."""
+    from oomlab.analysis.curves import run_curves
+    from oomlab.report.tables import curve_table
+
+    store = open_store(db)
+    info = store.run(run_id)
+    curves = run_curves(store, run_id)
+    if as_json:
+        print(json.dumps({"run_id": run_id, "energy_method": info.energy_method,
+                          "totals": store.run_totals(run_id).__dict__, "curves": [c.to_dict() for c in curves]}, indent=2))
+        return
+    for c in curves:
+        console.print(curve_table(c, info.energy_method))
+
+
+@app.command()
+def plot(
+    run_id: str = typer.Argument(..., help="Run id (see `oomlab runs`)."),
+    output: Path = typer.Option(Path("curve.png"), "-o", "--output", help="PNG (or PDF/SVG) to write."),
+    db: Path = typer.Option(Path(DEFAULT_DB), "--db", help="SQLite database."),
+) -> None:
+    """Accuracy vs log10 FLOPs per problem: one line per strategy, oracle lines dashed, 95% CI bands."""
+    from oomlab.analysis.curves import run_curves
+    from oomlab.report.plot import plot_curves
+
+    store = open_store(db)
+    info = store.run(run_id)
+    path = plot_curves(run_curves(store, run_id), output, title=f"{info.task} · {info.model_id} · run {run_id}",
+                       energy_note=f"energy {info.energy_method}")
+    console.print(f"plot: [bold]{path}[/bold]")

@@ -1,0 +1,139 @@
+"""The books: tokens, FLOPs, seconds, joules, dollars and human time for every sample.
+
+FLOPs follow Kaplan et al. 2020 (arXiv 2001.08361, §2.1): a forward pass costs
+2N + 2·n_layer·n_ctx·d_attn per token, N the non-embedding parameters and n_ctx the
+tokens the new token attends to. We sum that exactly over positions: prompt token t
+(1-based) attends to t tokens, completion token i attends to P + i. A prompt shared by a
+group of n samples is counted once (Brown et al. 2024, arXiv 2407.21787, §2.3), so each
+sample is charged 1/n of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from oomlab.backends.base import Generation, ModelFacts
+
+# Human-time equivalent: about 100 tokens of thinking per minute (Aschenbrenner 2024,
+# "Situational Awareness", ch. I; ../shared/reference/FACTS.md).
+HUMAN_TOKENS_PER_MINUTE = 100.0
+
+
+def prompt_flops(facts: ModelFacts, prompt_tokens: int) -> float:
+    """Forward FLOPs of evaluating a P-token prompt: 2NP + 2·L·d_attn·Σ_{t=1..P} t."""
+    P = prompt_tokens
+    return 2.0 * facts.n_params_non_embedding * P + facts.n_layer * facts.d_attn * P * (P + 1)
+
+
+def completion_flops(facts: ModelFacts, prompt_tokens: int, completion_tokens: int) -> float:
+    """Forward FLOPs of C decoded tokens after a P-token prompt: 2NC + 2·L·d_attn·Σ_{i=1..C} (P+i)."""
+    P, C = prompt_tokens, completion_tokens
+    return 2.0 * facts.n_params_non_embedding * C + 2.0 * facts.n_layer * facts.d_attn * (C * P + C * (C + 1) / 2)
+
+
+def flops_known(facts: ModelFacts) -> bool:
+    return facts.n_params_non_embedding > 0 and facts.n_layer > 0
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """Dollars per sample: by device time ($/hour) or by tokens ($/M tokens). A user setting, not a fact."""
+
+    usd_per_hour: float | None = None
+    usd_per_m_prompt: float | None = None
+    usd_per_m_completion: float | None = None
+
+    def dollars(self, seconds: float, prompt_tokens: float, completion_tokens: float) -> float:
+        if self.usd_per_m_prompt is not None or self.usd_per_m_completion is not None:
+            return (prompt_tokens * (self.usd_per_m_prompt or 0.0) + completion_tokens * (self.usd_per_m_completion or 0.0)) / 1e6
+        return seconds / 3600.0 * (self.usd_per_hour or 0.0)
+
+    def describe(self) -> str:
+        if self.usd_per_m_prompt is not None or self.usd_per_m_completion is not None:
+            return f"${self.usd_per_m_prompt or 0:g}/M prompt, ${self.usd_per_m_completion or 0:g}/M completion tokens"
+        return f"${self.usd_per_hour or 0:g}/hour of device time"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One sample's charge on the books."""
+
+    prompt_tokens: float  # already divided by the group that shared the prompt
+    completion_tokens: int
+    flops: float
+    seconds: float
+    joules: float
+    energy_measured: bool
+    dollars: float
+
+    @property
+    def human_minutes(self) -> float:
+        return self.completion_tokens / HUMAN_TOKENS_PER_MINUTE
+
+
+def charge(generation: Generation, facts: ModelFacts, joules: float, energy_measured: bool, pricing: Pricing) -> LedgerEntry:
+    """What one generation costs; the prompt is split across the group that shared it."""
+    share = 1.0 / max(generation.group_size, 1)
+    P, C = generation.prompt_tokens, generation.completion_tokens
+    flops = prompt_flops(facts, P) * share + completion_flops(facts, P, C) if flops_known(facts) else float("nan")
+    prompt_charged = P * share
+    return LedgerEntry(
+        prompt_tokens=prompt_charged,
+        completion_tokens=C,
+        flops=flops,
+        seconds=generation.seconds,
+        joules=joules,
+        energy_measured=energy_measured,
+        dollars=pricing.dollars(generation.seconds, prompt_charged, C),
+    )
+
+
+@dataclass(frozen=True)
+class LedgerTotals:
+    """Sums over a set of samples (a run, a rung, a strategy)."""
+
+    samples: int
+    prompt_tokens: float  # a prompt shared by n samples counted once
+    completion_tokens: float
+    flops: float
+    seconds: float
+    joules: float
+    energy_measured: bool  # False: joules are (at least partly) an estimate from a configured device power
+    dollars: float
+    human_minutes: float  # completion tokens at 100 tokens/minute
+    model_id: str = ""
+
+    @property
+    def tokens(self) -> float:
+        return self.prompt_tokens + self.completion_tokens
+
+    @classmethod
+    def of(cls, entries: Iterable[LedgerEntry], model_id: str = "") -> LedgerTotals:
+        es = list(entries)
+        return cls(
+            samples=len(es),
+            prompt_tokens=sum(e.prompt_tokens for e in es),
+            completion_tokens=float(sum(e.completion_tokens for e in es)),
+            flops=sum(e.flops for e in es),
+            seconds=sum(e.seconds for e in es),
+            joules=sum(e.joules for e in es),
+            energy_measured=bool(es) and all(e.energy_measured for e in es),
+            dollars=sum(e.dollars for e in es),
+            human_minutes=sum(e.human_minutes for e in es),
+            model_id=model_id,
+        )
+
+
+def format_human_time(minutes: float) -> str:
+    """Human working time at 8-hour days and 40-hour weeks."""
+    if minutes < 1:
+        return f"{minutes * 60:.0f} s"
+    if minutes < 60:
+        return f"{minutes:.1f} min"
+    hours = minutes / 60
+    if hours < 8:
+        return f"{hours:.1f} h"
+    if hours < 40:
+        return f"{hours / 8:.1f} days"
+    return f"{hours / 40:.1f} weeks"

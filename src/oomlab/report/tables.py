@@ -1,0 +1,34 @@
+"""Rich tables of scaling curves: one per strategy, a row per rung of the ladder."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from oomlab.analysis.curves import Curve
+from oomlab.ledger import format_human_time
+
+
+def sci(x: float) -> str:
+    return "n/a" if x != x else f"{x:.2e}"
+
+
+def curve_table(curve: Curve, energy_method: str) -> Table:
+    est = "" if curve.energy_measured else " (est.)"
+    title = f"[bold]{curve.label}[/bold]"
+    if curve.oracle:
+        title += "  [yellow]oracle: reads the reference answer — coverage, not deployable accuracy[/yellow]"
+    t = Table(title=title, title_justify="left", caption=f"per problem means; energy {energy_method}",
+              caption_justify="left")
+    for col in ("k", "accuracy ± 95% CI", "tokens", "FLOPs", f"J{est}", "$", "human time"):
+        t.add_column(col, justify="right", no_wrap=True)
+    for r in curve.rungs:
+        t.add_row(
+            str(r.k),
+            f"{100 * r.accuracy:5.1f}% [{100 * r.lo:.1f}, {100 * r.hi:.1f}]",
+            f"{r.tokens:,.0f}",
+            sci(r.flops),
+            f"{r.joules:.3g}",
+            f"{r.dollars:.2g}",
+            format_human_time(r.human_minutes),
+        )
+    return t

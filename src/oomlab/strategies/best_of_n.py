@@ -1,0 +1,73 @@
+"""Best-of-n: sample n answers, score each with a verifier, return the best (Cobbe et al. 2021, arXiv 2110.14168).
+
+With the oracle scorer (the task's own checker) it measures coverage, pass@k (Brown et al. 2024,
+"Large Language Monkeys", arXiv 2407.21787): what a perfect verifier could pick, not what a
+deployed system achieves, so it is labelled "(oracle)" everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import TYPE_CHECKING, ClassVar
+
+from oomlab.analysis.estimators import best_of_k, pass_at_k
+from oomlab.problem import Problem
+from oomlab.scorers import Candidate, create_scorer
+from oomlab.strategies.base import STRATEGIES, Draw, DrawStrategy
+
+if TYPE_CHECKING:
+    from oomlab.tasks.base import Task
+
+
+@STRATEGIES.register("best-of-n")
+class BestOfN(DrawStrategy):
+    description: ClassVar[str] = "n samples, each scored by a scorer (verifier); the highest-scoring answer wins"
+    knob: ClassVar[str] = "n"
+    knob_help: ClassVar[str] = "number of samples scored"
+
+    def __init__(self, scorer: str = "oracle", temperature: float = 0.8):
+        self.scorer = create_scorer(scorer)
+        self.temperature = temperature
+
+    @property
+    def oracle(self) -> bool:
+        return self.scorer.oracle
+
+    def label(self) -> str:
+        base = f"{self.name}[{self.scorer.name}]"
+        return f"{base} (oracle)" if self.oracle else base
+
+    def needs_logprobs(self) -> bool:
+        return bool(getattr(self.scorer, "needs_logprobs", False))
+
+    def score(self, draw: Draw, problem: Problem, task: Task) -> tuple[float, ...]:
+        prompt = task.prompt(problem)
+        return tuple(
+            float(self.scorer.score(Candidate(g, a, prompt), problem, task))
+            for g, a in zip(draw.generations, draw.answers)
+        )
+
+    def _scores(self, draw: Draw) -> tuple[float, ...]:
+        if draw.scores is None:
+            raise ValueError("best-of-n needs a scored draw; build it with make_draw()")
+        if any(math.isnan(s) for s in draw.scores):
+            raise ValueError(f"scorer '{self.scorer.name}' returned NaN; a missing score should be -inf")
+        return draw.scores
+
+    def select(self, draw: Draw, seed: int = 0) -> int | None:
+        """The highest-scoring sample; ties broken uniformly at random with `seed` (what best-of-k assumes)."""
+        scores = self._scores(draw)
+        if not scores:
+            return None
+        top = max(scores)
+        return random.Random(seed).choice([i for i, s in enumerate(scores) if s == top])
+
+    def estimate(self, draw: Draw, k: int) -> float:
+        """Exact expected correctness of the pick on a random k-subset: pass@k for the oracle, else best-of-k."""
+        if self.scorer.name == "oracle":  # a perfect binary verifier picks a correct sample whenever there is one
+            return pass_at_k(draw.n, sum(draw.correct), k)
+        return best_of_k(self._scores(draw), draw.correct, k)
+
+    def config(self) -> dict:
+        return {"name": self.name, "scorer": self.scorer.name, "temperature": self.temperature}

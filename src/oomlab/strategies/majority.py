@@ -1,0 +1,39 @@
+"""Self-consistency: sample n answers and return the most frequent one (Wang et al. 2022, arXiv 2203.11171)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from typing import ClassVar
+
+from oomlab.analysis.estimators import majority_at_k
+from oomlab.strategies.base import STRATEGIES, Draw, DrawStrategy
+
+
+@STRATEGIES.register("majority")
+class Majority(DrawStrategy):
+    description: ClassVar[str] = "self-consistency: plurality vote over n sampled answers (Wang et al. 2022)"
+    knob: ClassVar[str] = "n"
+    knob_help: ClassVar[str] = "number of samples that vote"
+
+    def __init__(self, temperature: float = 0.8):
+        self.temperature = temperature
+
+    def select(self, draw: Draw, seed: int = 0) -> int | None:
+        """The first sample carrying the plurality answer; samples without an answer abstain.
+
+        A tie between top answers is broken uniformly at random with `seed` (what maj@k assumes).
+        """
+        votes = Counter(a for a in draw.answers if a is not None)  # insertion order: first appearance
+        if not votes:
+            return None
+        top = max(votes.values())
+        winner = random.Random(seed).choice([a for a, v in votes.items() if v == top])
+        return draw.answers.index(winner)
+
+    def estimate(self, draw: Draw, k: int) -> float:
+        """maj@k: exact expected correctness of the vote on a random k-subset of the draw."""
+        return majority_at_k(draw.answers, draw.correct, k)
+
+    def config(self) -> dict:
+        return {"name": self.name, "temperature": self.temperature}
