@@ -12,7 +12,8 @@ class UnknownNameError(OomlabError, KeyError):
 
     def __init__(self, kind: str, name: str, valid: list[str]):
         self.kind, self.name, self.valid = kind, name, valid
-        super().__init__(f"unknown {kind} '{name}'; valid {kind}s: {', '.join(valid) or '(none)'}")
+        plural = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+        super().__init__(f"unknown {kind} '{name}'; valid {plural}: {', '.join(valid) or '(none)'}")
 
     def __str__(self) -> str:  # KeyError would quote the message
         return self.args[0]

@@ -5,7 +5,7 @@ returns what it printed, or a clear error when the program had to be stopped. It
 raises for anything the program does, so a sweep records the error on the sample and
 goes on to the next one.
 
-What it enforces:
+Linux only (POSIX rlimits, /proc). What it enforces:
 - time: a wall-clock deadline, after which the whole process group is killed, and
   RLIMIT_CPU as a backstop;
 - memory: RLIMIT_AS (address space), so `bytearray(10 * 1024**3)` fails at once with

@@ -221,6 +221,13 @@ def test_refuses_flat_curve():
         fit_logistic(np.logspace(9, 14, 6), data, n_boot=10)
 
 
+def test_refuses_a_falling_curve():
+    falling = 1 - truth_curve("coverage", SAMPLES, {"a": -2.0, "b": -0.4})  # accuracy drops with k
+    fit = fit_mean_curve("error-power-law", SAMPLES, falling)
+    with pytest.raises(FitError, match="does not rise"):
+        fit.compute_for(0.5)
+
+
 def test_mean_curve_fit_has_no_interval():
     fit = fit_mean_curve("coverage", SAMPLES, truth_curve("coverage", SAMPLES, {"a": -2.0, "b": -0.4}))
     assert fit.params["a"] == pytest.approx(-2.0, rel=1e-6)

@@ -44,6 +44,10 @@ class Law:
         """The accuracy the curve approaches as compute grows."""
         raise NotImplementedError
 
+    def rises(self, theta: np.ndarray) -> bool:
+        """Whether accuracy increases with compute at these parameters."""
+        raise NotImplementedError
+
     def jac(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """d predict / d theta at one theta: (len(x), p)."""
         raise NotImplementedError
@@ -134,6 +138,10 @@ class Logistic(Law):
         f, c, _, _ = self._full(np.atleast_2d(theta))
         return c
 
+    def rises(self, theta):
+        f, c, _, _ = self._full(theta)
+        return bool(c > f)
+
 
 class ExpPowerLaw(Law):
     name = "coverage"
@@ -174,6 +182,9 @@ class ExpPowerLaw(Law):
         a, b = np.atleast_2d(theta).T
         return np.where(b < 0, 1.0, np.exp(a))
 
+    def rises(self, theta):
+        return bool(theta[1] < 0)
+
 
 class ErrorPowerLaw(Law):
     name = "error-power-law"
@@ -212,6 +223,9 @@ class ErrorPowerLaw(Law):
     def supremum(self, theta):
         e, alpha = np.atleast_2d(theta).T
         return np.where(alpha > 0, 1.0, 1.0 - e)
+
+    def rises(self, theta):
+        return bool(theta[1] > 0)
 
 
 def make_law(law: str, x: np.ndarray, floor: float | None) -> Law:

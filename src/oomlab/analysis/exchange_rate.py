@@ -30,7 +30,7 @@ __all__ = [
     "exchange_rate",
     "plot_iso_accuracy",
     "plot_two_panel",
-    "test_flops_to_reach",
+    "needed_test_flops",
 ]
 
 
@@ -65,7 +65,7 @@ class ModelRun:
         return a.mean(axis=0) if a.ndim == 2 else a
 
 
-def test_flops_to_reach(test_flops: Any, accuracy: Any, target: float) -> float:
+def needed_test_flops(test_flops: Any, accuracy: Any, target: float) -> float:
     """Test FLOPs where the curve first reaches target, interpolating accuracy in log10 FLOPs.
 
     NaN when it is never reached, or already reached at the cheapest rung (the need is then
@@ -84,7 +84,7 @@ def test_flops_to_reach(test_flops: Any, accuracy: Any, target: float) -> float:
 def _points(curves: list[np.ndarray], models: Sequence[ModelRun], targets: np.ndarray) -> np.ndarray:
     """(targets, models) array of log10 test FLOPs needed, NaN where not a point."""
     return np.array(
-        [[math.log10(v) if not math.isnan(v := test_flops_to_reach(m.test_flops, c, t)) else math.nan
+        [[math.log10(v) if not math.isnan(v := needed_test_flops(m.test_flops, c, t)) else math.nan
           for m, c in zip(models, curves)] for t in targets]
     )
 

@@ -135,8 +135,13 @@ class CurveFit:
         level = self.level if level is None else _check_level(level)
         if not 0.0 < target < 1.0:
             raise ConfigError(f"target accuracy must lie strictly between 0 and 1, got {target}")
-        sup = float(self._law.supremum(self._theta)[0])
         pct = f"{100 * target:.1f}%"
+        if not self._law.rises(self._theta):
+            raise FitError(
+                f"{self.law} fit: the fitted curve does not rise with compute, so no budget "
+                f"'reaches' {pct}; check the data (params: {self.params})"
+            )
+        sup = float(self._law.supremum(self._theta)[0])
         if target >= sup:
             ci = self.intervals.get("ceiling")
             extra = f" (interval {100 * ci[0]:.1f}%–{100 * ci[1]:.1f}%)" if ci else ""

@@ -8,9 +8,12 @@ Rules used here (the numbers round of the TV game, with its arithmetic made exac
   only the final value must equal the target; with `integer_steps=True` every step of the
   expression as written must give a positive whole number, as on the TV show.
 
-Instances are generated from a seed and only solvable ones are kept: a brute-force solver
-(`solve_countdown`) proves each one and supplies `problem.reference`, one solution, for
-display. `check` validates whatever expression the model wrote, not just its value.
+Instances: `n_numbers` numbers (default 4; a list cycles, e.g. (3, 4, 5)) drawn from
+`number_range` (1..25) and a target from `target_range` (10..100), never one of the
+numbers; difficulty is the number count. They are generated from a seed, distinct, and
+only solvable ones are kept: a brute-force solver (`solve_countdown`) proves each one and
+supplies `problem.reference`, one solution, for display. `check` validates whatever
+expression the model wrote, not just its value.
 
 Answer format (built into the few-shot prompt): a line `Answer: <expression> = <target>`.
 `extract` takes the text after the last `Answer:` (or, when the completion has no marker
@@ -36,7 +39,7 @@ from oomlab.problem import Problem
 from oomlab.tasks.base import TASKS, Task
 
 MAX_ANSWER_CHARS = 300
-_MAX_DRAWS = 100_000
+_MAX_DRAWS = 20_000
 
 # ---------------------------------------------------------------- the solver
 
@@ -242,7 +245,7 @@ class CountdownTask(Task):
         A longer list from the same seed starts with the shorter one.
         """
         rng = random.Random(f"countdown:{seed}")
-        seen: set[tuple[tuple[int, ...], int]] = set()
+        seen: set[tuple[tuple[int, ...], int]] = set()  # used, or proved unsolvable
         problems = []
         for i in range(n):
             size = self.sizes[i % len(self.sizes)]
@@ -257,6 +260,7 @@ class CountdownTask(Task):
                     solution = solve_countdown(numbers, target)
                 if solution is not None:
                     break
+                seen.add((numbers, target))
             else:
                 raise ConfigError("countdown: no new solvable instance found; widen number_range or target_range")
             seen.add((numbers, target))

@@ -43,6 +43,7 @@ from oomlab.tasks.countdown import (
 )
 
 TARGET = 24
+SOLVABLE_SETS = 1362  # of the 1820 multisets of four numbers from 1..13 (tested)
 # Difficulty by `solution_count`, splitting the 1362 solvable sets about in thirds:
 # 1 when >= EASY_MIN distinct solutions, 2 when >= MEDIUM_MIN, else 3.
 EASY_MIN, MEDIUM_MIN = 4, 2
@@ -77,13 +78,12 @@ def _canonical(node: ast.expr) -> str:
     assert isinstance(node, ast.BinOp)
     additive = isinstance(node.op, (ast.Add, ast.Sub))
     plus, minus = ("+", "-") if additive else ("*", "/")
+    kind = (ast.Add, ast.Sub) if additive else (ast.Mult, ast.Div)
     positive: list[str] = []
     negative: list[str] = []
 
     def collect(n: ast.expr, sign: bool) -> None:
-        same_kind = isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Add, ast.Sub) if additive else (ast.Mult, ast.Div))
-        if same_kind:
-            assert isinstance(n, ast.BinOp)
+        if isinstance(n, ast.BinOp) and isinstance(n.op, kind):
             collect(n.left, sign)
             collect(n.right, sign if isinstance(n.op, (ast.Add, ast.Mult)) else not sign)
         else:
@@ -140,6 +140,8 @@ class Game24Task(Task):
 
     def problems(self, n: int, seed: int = 0) -> list[Problem]:
         """The first n solvable sets in the seed's order (a longer list starts with a shorter one)."""
+        if n > SOLVABLE_SETS:
+            raise ConfigError(f"game24 has only {SOLVABLE_SETS} distinct solvable problems; asked for {n}")
         candidates = list(itertools.combinations_with_replacement(range(1, 14), 4))
         random.Random(f"game24:{seed}").shuffle(candidates)
         problems = []
@@ -157,8 +159,6 @@ class Game24Task(Task):
                     metadata={"difficulty": difficulty(numbers), "n_solutions": solution_count(numbers)},
                 )
             )
-        if len(problems) < n:
-            raise ConfigError(f"game24 has only {len(problems)} distinct solvable problems; asked for {n}")
         return problems
 
     def prompt(self, problem: Problem) -> str:

@@ -1,0 +1,86 @@
+"""Step-level beam search guided by a step scorer (Snell et al. 2024, arXiv 2408.03314, §5.2;
+Xie et al. 2023, arXiv 2305.00633).
+
+    beams <- [root]                                   # the task's few-shot prompt
+    for t = 1 .. depth:
+        pool <- the complete beams                    # finished solutions stay in the running
+        for each open beam s:
+            pool += [s + z for z in G(s, expand)]      # ONE request: `expand` sampled next steps
+        beams <- the `width` best of pool by scorer(s) # duplicates of a solution count once
+        if every beam is complete: break
+    return the answer of the best complete beam (else of the best beam)
+
+Steps end at the delimiter (a newline by default); the default scorer is the mean token
+log-probability of the steps so far (`step-logprob`), so no reference answer is read. With
+`scorer=oracle` the search measures coverage and is labelled so. Tasks whose answers are one line
+(arithmetic, Game of 24 'direct') complete after one step: then beam search is best-of-`expand`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from oomlab.backends.base import Backend
+from oomlab.errors import ConfigError
+from oomlab.problem import Problem
+from oomlab.scorers import create_scorer
+from oomlab.strategies.base import STRATEGIES, Attempt, Strategy
+from oomlab.strategies.tree_trace import Node, StepSampler, best_final, rank_key
+
+if TYPE_CHECKING:
+    from oomlab.tasks.base import Task
+
+
+@STRATEGIES.register("beam")
+class BeamSearch(Strategy):
+    description: ClassVar[str] = "step-level beam search: keep the `width` best partial solutions by a step scorer (Snell et al. 2024)"
+    knob: ClassVar[str] = "width"
+    knob_help: ClassVar[str] = "beams kept per step (each expanded by `expand` sampled steps, default = width)"
+
+    def __init__(self, depth: int = 4, expand: int | None = None, delimiter: str = "\n", scorer: str = "step-logprob",
+                 temperature: float = 0.8, max_step_tokens: int = 48):
+        if depth < 1 or (expand is not None and expand < 1):
+            raise ConfigError(f"beam: depth and expand must be at least 1 (got depth={depth}, expand={expand})")
+        if not delimiter:
+            raise ConfigError("beam: the step delimiter must not be empty")
+        self.depth, self.expand, self.delimiter = depth, expand, delimiter
+        self.scorer = create_scorer(scorer)
+        self.temperature, self.max_step_tokens = temperature, max_step_tokens
+
+    @property
+    def oracle(self) -> bool:
+        return self.scorer.oracle
+
+    def label(self) -> str:
+        base = self.name if self.scorer.name == "step-logprob" else f"{self.name}[{self.scorer.name}]"
+        return f"{base} (oracle)" if self.oracle else base
+
+    def solve(self, problem: Problem, task: Task, backend: Backend, budget: int, seed: int = 0) -> Attempt:
+        width, expand = budget, self.expand or budget
+        search = StepSampler(task, problem, backend, self.scorer, seed, delimiter=self.delimiter,
+                             temperature=self.temperature, max_step_tokens=self.max_step_tokens)
+        beams: list[Node] = [search.tree.root]
+        for _ in range(self.depth):
+            pool = [b for b in beams if b.complete]
+            for beam in (b for b in beams if not b.complete):
+                pool += search.expand(beam, expand)
+            seen: set[str] = set()
+            unique = []
+            for node in pool:
+                text = search.tree.solution(node)
+                if text not in seen:
+                    seen.add(text)
+                    if node.score is None:
+                        search.score(node)
+                    unique.append(node)
+            beams = sorted(unique, key=rank_key)[:width]
+            if all(b.complete for b in beams):
+                break
+        final = best_final(beams)
+        search.tree.choose(final)
+        return Attempt(final.answer, task.check(final.answer, problem), tuple(search.spent),
+                       search.trace(width=width, expand=expand))
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "depth": self.depth, "expand": self.expand, "delimiter": self.delimiter,
+                "scorer": self.scorer.name, "temperature": self.temperature, "max_step_tokens": self.max_step_tokens}

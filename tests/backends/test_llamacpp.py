@@ -1,0 +1,57 @@
+"""The embedded backend on real llama.cpp with the embedded Gemma 3 270M."""
+
+from __future__ import annotations
+
+import pytest
+
+from oomlab.backends.base import GenRequest, SamplingParams
+from oomlab.errors import ModelNotFoundError
+
+pytestmark = pytest.mark.slow
+
+PROMPT = "2 + 3 = 5\n7 + 1 = 8\n4 + 4 = 8\n6 + 3 = "
+
+
+def test_facts_from_gguf_metadata(embedded_backend) -> None:
+    f = embedded_backend.facts
+    assert f.n_layer == 18 and f.d_model == 640 and f.d_attn == 4 * 256
+    # Gemma 3 270M: ~268M parameters of which ~168M are the 262k x 640 embedding
+    assert 2.6e8 < f.n_params < 2.8e8
+    assert f.n_params - f.n_params_non_embedding == 262144 * 640
+    assert embedded_backend.model_id.startswith("gemma-3-270m")
+
+
+def test_batched_samples_share_one_prompt(embedded_backend) -> None:
+    req = GenRequest(PROMPT, SamplingParams(temperature=1.0, max_tokens=6, stop=("\n",)), tuple(range(8)), logprobs=True)
+    gens = embedded_backend.generate(req)
+    assert [g.seed for g in gens] == list(range(8))
+    assert all(g.group_size == 8 and g.prompt_tokens == gens[0].prompt_tokens > 10 for g in gens)
+    assert all(1 <= g.completion_tokens <= 6 for g in gens)
+    assert all(len(g.token_logprobs) == g.completion_tokens for g in gens)
+    assert all(lp <= 0 for g in gens for lp in g.token_logprobs)
+    assert all("\n" not in g.text for g in gens)
+    assert len({g.text for g in gens}) > 1, "temperature 1 over 8 seeds should not give one text"
+    again = embedded_backend.generate(req)
+    assert [g.text for g in again] == [g.text for g in gens], "same seeds, same batch -> same samples"
+
+
+def test_greedy_is_deterministic_and_max_tokens_caps(embedded_backend) -> None:
+    req = GenRequest("Once upon a time", SamplingParams(temperature=0.0, max_tokens=5), (0,))
+    a, b = embedded_backend.generate(req)[0], embedded_backend.generate(req)[0]
+    assert a.text == b.text and a.completion_tokens == 5 and a.finish_reason == "length"
+
+
+def test_sequential_baseline_gives_valid_samples(embedded_backend) -> None:
+    embedded_backend.batched = False
+    try:
+        gens = embedded_backend.generate(GenRequest(PROMPT, SamplingParams(temperature=0.8, max_tokens=4, stop=("\n",)), (0, 1, 2)))
+    finally:
+        embedded_backend.batched = True
+    assert len(gens) == 3 and all(1 <= g.completion_tokens <= 4 for g in gens)
+
+
+def test_missing_model_file() -> None:
+    from oomlab.backends.llamacpp import LlamaCppBackend
+
+    with pytest.raises(ModelNotFoundError, match="model file not found: /no/such.gguf"):
+        LlamaCppBackend(model="/no/such.gguf")
