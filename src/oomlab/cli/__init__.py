@@ -17,7 +17,7 @@ def _mount() -> None:
         app.add_typer(ooms.app, name="ooms")
     except ImportError:  # pragma: no cover
         pass
-    for optional in ("strategies", "report"):
+    for optional in ("strategies", "report", "trace"):
         try:
             __import__(f"oomlab.cli.{optional}")
         except ImportError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 from oomlab.analysis.curves import Curve
@@ -14,17 +15,17 @@ def sci(x: float) -> str:
 
 def curve_table(curve: Curve, energy_method: str) -> Table:
     est = "" if curve.energy_measured else " (est.)"
-    title = f"[bold]{curve.label}[/bold]"
+    title = f"[bold]{escape(curve.label)}[/bold]"
     if curve.oracle:
         title += "  [yellow]oracle: reads the reference answer — coverage, not deployable accuracy[/yellow]"
     t = Table(title=title, title_justify="left", caption=f"per problem means; energy {energy_method}",
               caption_justify="left")
-    for col in ("k", "accuracy ± 95% CI", "tokens", "FLOPs", f"J{est}", "$", "human time"):
+    for col in ("k", "acc. [95% CI]", "tokens", "FLOPs", f"J{est}", "$", "human"):
         t.add_column(col, justify="right", no_wrap=True)
     for r in curve.rungs:
         t.add_row(
             str(r.k),
-            f"{100 * r.accuracy:5.1f}% [{100 * r.lo:.1f}, {100 * r.hi:.1f}]",
+            f"{100 * r.accuracy:.1f}% [{100 * r.lo:.0f}, {100 * r.hi:.0f}]",
             f"{r.tokens:,.0f}",
             sci(r.flops),
             f"{r.joules:.3g}",

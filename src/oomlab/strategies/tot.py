@@ -79,19 +79,20 @@ class TreeOfThoughts(Strategy):
 
     def __init__(self, proposals: int = 3, value_samples: int = 3, depth: int = 4, delimiter: str = "\n",
                  temperature: float = 0.7, value_temperature: float = 0.7, max_step_tokens: int = 48,
-                 value_tokens: int = 4):
+                 value_tokens: int = 4, max_rollout_tokens: int | None = None):
         if min(proposals, value_samples, depth, value_tokens) < 1:
             raise ConfigError("tot: proposals, value_samples, depth and value_tokens must be at least 1")
         if not delimiter:
             raise ConfigError("tot: the step delimiter must not be empty")
         self.proposals, self.value_samples, self.depth, self.delimiter = proposals, value_samples, depth, delimiter
         self.temperature, self.value_temperature = temperature, value_temperature
-        self.max_step_tokens, self.value_tokens = max_step_tokens, value_tokens
+        self.max_step_tokens, self.value_tokens, self.max_rollout_tokens = max_step_tokens, value_tokens, max_rollout_tokens
 
     def solve(self, problem: Problem, task: Task, backend: Backend, budget: int, seed: int = 0) -> Attempt:
         breadth = budget
         search = StepSampler(task, problem, backend, None, seed, delimiter=self.delimiter,
-                             temperature=self.temperature, max_step_tokens=self.max_step_tokens)
+                             temperature=self.temperature, max_step_tokens=self.max_step_tokens,
+                             max_rollout_tokens=self.max_rollout_tokens)
         question = question_of(search.tree.prompt)
         values: dict[str, tuple[float, list[str | None]]] = {}  # solution text -> (value, ratings)
         states: list[Node] = [search.tree.root]
@@ -134,4 +135,4 @@ class TreeOfThoughts(Strategy):
         return {"name": self.name, "proposals": self.proposals, "value_samples": self.value_samples,
                 "depth": self.depth, "delimiter": self.delimiter, "temperature": self.temperature,
                 "value_temperature": self.value_temperature, "max_step_tokens": self.max_step_tokens,
-                "value_tokens": self.value_tokens}
+                "value_tokens": self.value_tokens, "max_rollout_tokens": self.max_rollout_tokens}

@@ -99,7 +99,11 @@ class ArithmeticTask(Task):
             raise ConfigError(f"arithmetic shots must be between 0 and 32, got {shots}")
         self.difficulty, self.digits, self.operands, self.ops, self.shots = difficulty, digits, operands, ops, shots
         if custom:
-            spec = Spec(digits=digits or 1, operands=operands or 2, ops=ops or "+")
+            spec = Spec(
+                digits=1 if digits is None else digits,
+                operands=2 if operands is None else operands,
+                ops="+" if ops is None else ops,
+            )
             if not 1 <= spec.digits <= 9 or not 2 <= spec.operands <= 8:
                 raise ConfigError("arithmetic: digits must be 1-9 and operands 2-8")
             if not spec.ops or any(op not in OPERATORS for op in spec.ops):

@@ -1,0 +1,264 @@
+"""Everything fit-related about one stored run, computed once, so `oomlab fit` and the HTML
+report print the same numbers.
+
+Per strategy curve (see :mod:`oomlab.analysis.fits` for the laws and their refusals):
+
+* ``logistic`` — accuracy vs log10 FLOPs per problem (floor fixed at 0 by default: an
+  exact-match answer is not guessed as compute goes to zero, and it saves a parameter on
+  short ladders);
+* ``coverage`` — pass@k vs samples k, c(k) = exp(a k^b) (Brown et al. 2024, arXiv
+  2407.21787, §3), for oracle curves only: it is a law of coverage, not of accuracy;
+* ``error-power-law`` — 1 - accuracy vs FLOPs.
+
+Each fit either gives numbers or records why it was refused (too few rungs, a flat curve,
+no convergence). For every fit that stands, the compute to reach a few targets above the
+best measured accuracy, each refused where the fit does not support it.
+
+Difficulty (Snell et al. 2024, arXiv 2408.03314, §3.2): problems are binned by pass@1
+estimated from the run's sampled draw; per bin, the compute-optimal non-oracle
+(strategy, rung) at each budget and its gain over one strategy for all problems.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from oomlab.analysis.curves import Curve, run_curves
+from oomlab.analysis.difficulty import bin_by_pass1, compute_optimal_by_difficulty
+from oomlab.analysis.fits import CurveFit, fit_curve
+from oomlab.errors import ConfigError, FitError
+from oomlab.store import Store
+from oomlab.strategies.base import DrawStrategy, create_strategy
+
+__all__ = ["LawFit", "ReachTarget", "RunFits", "StrategyFits", "curve_compute", "fit_run", "json_safe", "pick_curve"]
+
+ORACLE_NOTE = "oracle — coverage, not deployable accuracy"
+DEFAULT_GAINS = (0.05, 0.10)
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON values: NaN and ±inf become None, tuples and arrays become lists."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [json_safe(v) for v in value.tolist()]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    return value
+
+
+@dataclass(frozen=True)
+class ReachTarget:
+    """Compute a fit says reaches ``target`` accuracy (value and interval), or why it cannot say."""
+
+    target: float
+    basis: str  # how the target was chosen, e.g. "best measured + 10 points"
+    compute: float | None = None
+    lo: float | None = None
+    hi: float | None = None
+    refused: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "basis": self.basis, "compute": self.compute, "lo": self.lo,
+                "hi": self.hi, "refused": self.refused}
+
+
+@dataclass(frozen=True)
+class LawFit:
+    """One law fitted to one curve: its CurveFit summary, or the refusal message."""
+
+    law: str
+    x_axis: str  # what the fit's compute axis counts
+    fit: dict[str, Any] | None = None
+    refused: str | None = None
+    reach: tuple[ReachTarget, ...] = ()
+    curve_fit: CurveFit | None = field(default=None, repr=False, compare=False)  # for figures; not serialised
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"law": self.law, "x_axis": self.x_axis, "fit": self.fit, "refused": self.refused,
+                "reach": [r.to_dict() for r in self.reach]}
+
+
+@dataclass(frozen=True)
+class StrategyFits:
+    strategy: str
+    label: str
+    oracle: bool
+    ks: tuple[int, ...]
+    compute: tuple[float, ...]  # per rung, in the run's compute unit
+    accuracy: tuple[float, ...]  # mean over problems per rung
+    laws: tuple[LawFit, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "label": self.label, "oracle": self.oracle,
+                "oracle_note": ORACLE_NOTE if self.oracle else None, "k": list(self.ks),
+                "compute": list(self.compute), "accuracy": list(self.accuracy),
+                "fits": [law.to_dict() for law in self.laws]}
+
+
+@dataclass(frozen=True)
+class RunFits:
+    """Every fit of one run; ``to_dict()`` is what `oomlab fit --json` prints and the report embeds."""
+
+    run_id: str
+    model_id: str
+    task: str
+    n_problems: int
+    n_boot: int
+    seed: int
+    compute_unit: str  # "FLOPs" (model facts known) or "tokens"
+    logistic_floor: float | None
+    strategies: tuple[StrategyFits, ...]
+    difficulty: dict[str, Any] | None
+    difficulty_refused: str | None
+    pass1_source: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe({
+            "run_id": self.run_id, "model_id": self.model_id, "task": self.task,
+            "n_problems": self.n_problems, "n_boot": self.n_boot, "seed": self.seed,
+            "compute_unit": self.compute_unit, "logistic_floor": self.logistic_floor,
+            "strategies": [s.to_dict() for s in self.strategies],
+            "difficulty": self.difficulty, "difficulty_refused": self.difficulty_refused,
+            "pass1_source": self.pass1_source,
+        })
+
+
+def curve_compute(curves: Sequence[Curve]) -> tuple[str, dict[str, np.ndarray]]:
+    """Per-rung compute of every curve: FLOPs when known for all, else tokens (labelled so)."""
+    flops = {c.key: np.array([r.flops for r in c.rungs], dtype=float) for c in curves}
+    if all(np.all(np.isfinite(v)) and np.all(v > 0) for v in flops.values()):
+        return "FLOPs", flops
+    return "tokens", {c.key: np.array([r.tokens for r in c.rungs], dtype=float) for c in curves}
+
+
+def _reach(fit: CurveFit, best: float, gains: Sequence[float], targets: Sequence[float]) -> tuple[ReachTarget, ...]:
+    wanted = [(best + g, f"best measured + {100 * g:g} points") for g in gains]
+    wanted += [(t, "requested") for t in targets]
+    out = []
+    for target, basis in wanted:
+        target = round(float(target), 6)
+        if not 0.0 < target < 1.0:
+            out.append(ReachTarget(target, basis, refused=f"target {100 * target:.1f}% is not below 100%"))
+            continue
+        try:
+            value, lo, hi = fit.compute_for(target)
+        except FitError as e:
+            out.append(ReachTarget(target, basis, refused=str(e)))
+        else:
+            out.append(ReachTarget(target, basis, value, lo, hi))
+    return tuple(out)
+
+
+def _fit_law(law: str, x_axis: str, x: np.ndarray, per_problem: np.ndarray, best: float, *, floor, n_boot,
+             seed, gains, targets) -> LawFit:
+    try:
+        fit = fit_curve(law, x, per_problem, floor=floor if law == "logistic" else None, n_boot=n_boot, seed=seed)
+    except FitError as e:
+        return LawFit(law, x_axis, refused=str(e))
+    except ConfigError as e:  # data the fitter cannot take at all (e.g. compute not increasing)
+        return LawFit(law, x_axis, refused=str(e))
+    return LawFit(law, x_axis, fit.to_dict(), None, _reach(fit, best, gains, targets), fit)
+
+
+def _sampled_draw_keys(store: Store, run_id: str, curves: Sequence[Curve]) -> list[str]:
+    """Curves of draw strategies that sample (temperature > 0): their k=1 column is pass@1 of the draw."""
+    info = store.run(run_id)
+    options = info.config.get("strategy_options", {})
+    keys = []
+    for c in curves:
+        opts = dict(options.get(c.key, {"name": c.key}))
+        try:
+            strategy = create_strategy(opts.pop("name"), **opts)
+        except Exception:  # a strategy no longer registered: skip it as a pass@1 source
+            continue
+        if isinstance(strategy, DrawStrategy) and strategy.temperature > 0 and c.rungs and c.rungs[0].k == 1:
+            keys.append(c.key)
+    return keys
+
+
+def _difficulty(store, run_id, curves, compute, n_bins) -> tuple[dict | None, str | None, str | None]:
+    keys = _sampled_draw_keys(store, run_id, curves)
+    if not keys:
+        return None, "difficulty needs pass@1 from a sampled draw: add a strategy such as sample or majority", None
+    by_key = {c.key: c for c in curves}
+    pass1 = np.mean([by_key[k].per_problem[:, 0] for k in keys], axis=0)
+    source = f"mean k=1 column of {', '.join(keys)} (pass@1 of the draw)"
+    deployable = [c for c in curves if not c.oracle]
+    if not deployable:
+        return None, "difficulty compares deployable strategies; every strategy of this run is an oracle", source
+    try:
+        bins = bin_by_pass1(pass1, n_bins=min(n_bins, pass1.size))
+        result = compute_optimal_by_difficulty(
+            {c.key: c.per_problem for c in deployable}, {c.key: compute[c.key] for c in deployable}, bins)
+    except (ConfigError, FitError) as e:
+        return None, str(e), source
+    d = result.to_dict()
+    d["strategies"] = [c.key for c in deployable]
+    d["excluded_oracles"] = [c.key for c in curves if c.oracle]
+    return d, None, source
+
+
+def fit_run(
+    store: Store,
+    run_id: str,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    logistic_floor: float | None = 0.0,
+    gains: Sequence[float] = DEFAULT_GAINS,
+    targets: Sequence[float] = (),
+    n_bins: int = 5,
+    curves: Sequence[Curve] | None = None,
+) -> RunFits:
+    """Fit every strategy curve of a run (logistic, coverage for oracles, error power law),
+    the compute to reach targets, and the compute-optimal strategy per difficulty bin.
+
+    Deterministic: every bootstrap is seeded with ``seed``. ``curves`` may be passed in when
+    the caller already has them (they must come from ``run_curves(store, run_id, n_boot)``).
+    """
+    info = store.run(run_id)
+    curves = list(curves) if curves is not None else run_curves(store, run_id, n_boot=max(n_boot, 1))
+    unit, compute = curve_compute(curves)
+    x_axis = f"{unit} per problem"
+    out = []
+    for c in curves:
+        y = c.per_problem.mean(axis=0)
+        best = float(y.max()) if y.size else math.nan
+        kw = dict(floor=logistic_floor, n_boot=n_boot, seed=seed, gains=gains, targets=targets)
+        laws = [_fit_law("logistic", x_axis, compute[c.key], c.per_problem, best, **kw)]
+        if c.oracle:
+            ks = np.array([r.k for r in c.rungs], dtype=float)
+            laws.append(_fit_law("coverage", "samples k", ks, c.per_problem, best, **kw))
+        laws.append(_fit_law("error-power-law", x_axis, compute[c.key], c.per_problem, best, **kw))
+        out.append(StrategyFits(c.key, c.label, c.oracle, tuple(r.k for r in c.rungs),
+                                tuple(float(v) for v in compute[c.key]), tuple(float(v) for v in y), tuple(laws)))
+    difficulty, refused, source = _difficulty(store, run_id, curves, compute, n_bins)
+    n_problems = max((c.per_problem.shape[0] for c in curves), default=0)
+    return RunFits(run_id, info.model_id, info.task, n_problems, n_boot, seed, unit, logistic_floor,
+                   tuple(out), difficulty, refused, source)
+
+
+def pick_curve(curves: Sequence[Curve], strategy: str | None = None) -> Curve:
+    """The curve that stands for a run's test-time scaling: ``strategy`` if named, else the
+    non-oracle curve with the most rungs (the first such in sweep order)."""
+    if strategy is not None:
+        for c in curves:
+            if c.key == strategy:
+                return c
+        raise ConfigError(f"the run has no strategy '{strategy}'; it has {', '.join(c.key for c in curves)}")
+    deployable = [c for c in curves if not c.oracle]
+    if not deployable:
+        raise ConfigError("every strategy of the run is an oracle; name one with --strategy to use it anyway")
+    return max(deployable, key=lambda c: len(c.rungs))  # max keeps the first of equals

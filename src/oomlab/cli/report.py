@@ -1,0 +1,234 @@
+"""`oomlab fit`, `oomlab compare`, `oomlab exchange` and `oomlab report`: what the curves say.
+
+`fit` and `report` both take their numbers from `oomlab.analysis.run_fits.fit_run`, so the
+terminal, `--json` and the HTML report agree to the last digit.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from oomlab.cli.app import app, console
+from oomlab.cli.runs import open_store
+from oomlab.errors import ConfigError
+from oomlab.store import DEFAULT_DB
+
+DB_OPTION = typer.Option(Path(DEFAULT_DB), "--db", help="SQLite database.")
+N_BOOT_OPTION = typer.Option(1000, "--n-boot", min=0, help="Bootstrap refits over problems (seeded: same numbers every time).")
+FLOOR_OPTION = typer.Option("0", "--floor", help="Logistic floor: a number in [0, 1] (default 0: exact answers are not "
+                            "guessed) or 'free' to fit it (needs one more rung).")
+
+
+def _floor(value: str) -> float | None:
+    if value.strip().lower() == "free":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"--floor must be a number in [0, 1] or 'free', got '{value}'") from None
+
+
+def _dump(obj) -> None:
+    from oomlab.analysis.run_fits import json_safe
+
+    print(json.dumps(json_safe(obj), indent=2))
+
+
+@app.command()
+def fit(
+    run_id: str = typer.Argument(..., help="Run id (see `oomlab runs`)."),
+    db: Path = DB_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON (NaN as null)."),
+    n_boot: int = N_BOOT_OPTION,
+    floor: str = FLOOR_OPTION,
+    target: list[float] = typer.Option([], "--target", help="Also the compute to reach this accuracy (0-1), repeatable."),
+) -> None:
+    """Fit each strategy's scaling curve: logistic in log10 FLOPs, coverage law for oracles, error power law.
+
+    Prints parameters with bootstrap intervals, R² and RMSE, the compute to reach targets above the best
+    measured accuracy, and the compute-optimal strategy per difficulty bin. A fit the data do not support
+    is refused with the reason, never forced.
+    """
+    from oomlab.analysis.run_fits import fit_run
+    from oomlab.report.fit_tables import rich_difficulty_table, rich_fit_table, rich_reach_table
+
+    store = open_store(db)
+    fits = fit_run(store, run_id, n_boot=n_boot, logistic_floor=_floor(floor), targets=target)
+    if as_json:
+        print(json.dumps(fits.to_dict(), indent=2))
+        return
+    console.print(rich_fit_table(fits))
+    console.print(rich_reach_table(fits))
+    console.print(rich_difficulty_table(fits))
+
+
+@app.command()
+def compare(
+    run_a: str = typer.Argument(..., help="One run (typically the small model with test-time compute)."),
+    run_b: str = typer.Argument(..., help="The other run (typically the larger model; its greedy pass@1 is used)."),
+    train_tokens_a: Optional[float] = typer.Option(None, "--train-tokens-a", help="Training tokens of run A's model "
+                                                   "(model card; e.g. 6e12 for Gemma 3 270M)."),
+    train_tokens_b: Optional[float] = typer.Option(None, "--train-tokens-b", help="Training tokens of run B's model."),
+    params_a: Optional[float] = typer.Option(None, "--params-a", help="Override run A's parameter count (default: "
+                                             "the model facts recorded with the run)."),
+    params_b: Optional[float] = typer.Option(None, "--params-b", help="Override run B's parameter count."),
+    ratio: list[float] = typer.Option([], "--ratio", help="R = inference tokens / pretraining tokens, repeatable "
+                                      "(default 0.1, 1, 10)."),
+    strategy: list[str] = typer.Option([], "--strategy", "-s", help="Small model's strategies to compare "
+                                       "(default: every non-oracle one)."),
+    large_strategy: str = typer.Option("greedy", "--large-strategy", help="The large model's strategy; its "
+                                       "cheapest rung is used (pass@1)."),
+    db: Path = DB_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON (NaN as null)."),
+    n_boot: int = N_BOOT_OPTION,
+) -> None:
+    """Compute-matched comparison (Snell et al. 2024, arXiv 2408.03314, §7): at equal total FLOPs
+    (6·N·D training + 2·N per inference token over the deployment), does the smaller model with
+    test-time compute beat the larger model's greedy answer?
+
+    The smaller model (fewer parameters) spends what the larger one's training and inference cost;
+    R sets how heavily the models are used. Training tokens come from the model cards.
+    """
+    from oomlab.analysis.compute_matched import ModelSpec, compare_at_matched_flops
+    from oomlab.analysis.curves import run_curves
+
+    if train_tokens_a is None or train_tokens_b is None:
+        raise ConfigError("give both --train-tokens-a and --train-tokens-b (training tokens from the model cards); "
+                          "the FLOPs accounting needs them")
+    store = open_store(db)
+    infos = {r: store.run(r) for r in (run_a, run_b)}
+    specs = {}
+    for rid, tokens, override in ((run_a, train_tokens_a, params_a), (run_b, train_tokens_b, params_b)):
+        n = override if override is not None else infos[rid].facts.n_params
+        if not n or n <= 0:
+            raise ConfigError(f"run {rid} records no parameter count; give --params-{'a' if rid == run_a else 'b'}")
+        specs[rid] = ModelSpec(f"{infos[rid].model_id.split('@')[0]} ({rid})", float(n), float(tokens))
+    small_id, large_id = (run_a, run_b) if specs[run_a].params <= specs[run_b].params else (run_b, run_a)
+    small_curves = run_curves(store, small_id, n_boot=max(n_boot, 1))
+    large_curves = {c.key: c for c in run_curves(store, large_id, n_boot=max(n_boot, 1))}
+    if large_strategy not in large_curves:
+        raise ConfigError(f"run {large_id} has no strategy '{large_strategy}'; it has {', '.join(large_curves)}")
+    large = large_curves[large_strategy]
+    chosen = [c for c in small_curves if (c.key in strategy if strategy else not c.oracle)]
+    if strategy and len(chosen) != len(set(strategy)):
+        raise ConfigError(f"run {small_id} has strategies {', '.join(c.key for c in small_curves)}")
+    same_problems = [(p["problem_id"], p["reference"]) for p in store.problems(small_id)] == \
+                    [(p["problem_id"], p["reference"]) for p in store.problems(large_id)]
+    large_acc = large.per_problem[:, 0] if same_problems else float(large.per_problem[:, 0].mean())
+    rows = []
+    for c in chosen:
+        tokens = [r.tokens for r in c.rungs]
+        for R in (ratio or [0.1, 1.0, 10.0]):
+            entry = {"strategy": c.key, "label": c.label, "oracle": c.oracle}
+            try:
+                res = compare_at_matched_flops(specs[small_id], tokens, c.per_problem, specs[large_id], large_acc,
+                                               large.rungs[0].tokens, ratio=R, n_boot=n_boot, seed=0)
+            except ConfigError as e:
+                rows.append(entry | {"ratio": R, "refused": str(e)})
+            else:
+                rows.append(entry | res.to_dict() | {"refused": None})
+    out = {"small": {"run_id": small_id, **specs[small_id].__dict__, "train_flops": specs[small_id].train_flops},
+           "large": {"run_id": large_id, **specs[large_id].__dict__, "train_flops": specs[large_id].train_flops,
+                     "strategy": large_strategy, "pass1": float(large.per_problem[:, 0].mean()),
+                     "tokens_per_query": large.rungs[0].tokens},
+           "paired": same_problems, "comparisons": rows}
+    if as_json:
+        _dump(out)
+        return
+    t = Table(title=f"[bold]compute-matched[/bold]: {specs[small_id].name} + test-time compute vs "
+                    f"{specs[large_id].name} {large_strategy} ({100 * out['large']['pass1']:.1f}%)",
+              title_justify="left", caption="Snell et al. 2024 §7: equal training + inference FLOPs; R = inference / "
+              "pretraining tokens" + ("; paired bootstrap over the same problems" if same_problems else
+                                      "; different problems: unpaired"), caption_justify="left")
+    for col in ("strategy", "R", "small tokens/query", "×", "small acc", "large acc", "difference [95%]", "winner"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        label = r["label"] + ("\n[yellow]oracle — coverage, not deployable accuracy[/yellow]" if r["oracle"] else "")
+        if r["refused"]:
+            t.add_row(label, f"{r['ratio']:g}", f"[yellow]refused: {r['refused']}[/yellow]", "", "", "", "", "")
+            continue
+        iv = r["difference_interval"]
+        diff = "n/a" if r["difference"] != r["difference"] else f"{100 * r['difference']:+.1f} pts"
+        if iv:
+            diff += f" [{100 * iv[0]:+.1f}, {100 * iv[1]:+.1f}]"
+        small_acc = "n/a" if r["small_accuracy"] != r["small_accuracy"] else f"{100 * r['small_accuracy']:.1f}%"
+        t.add_row(label, f"{r['ratio']:g}", f"{r['small_tokens_affordable']:.3g} ({r['status']})",
+                  f"{r['test_time_multiplier']:.3g}", small_acc, f"{100 * r['large_accuracy']:.1f}%", diff, r["winner"])
+    console.print(t)
+
+
+@app.command()
+def exchange(
+    run_ids: list[str] = typer.Argument(..., help="Two or more runs of models with different training compute."),
+    train_flops: list[float] = typer.Option([], "--train-flops", help="Training FLOPs of each run's model, in the "
+                                            "order of the runs (repeat the option)."),
+    strategy: Optional[str] = typer.Option(None, "--strategy", "-s", help="Strategy whose curve stands for each "
+                                           "run (default: the non-oracle one with the most rungs)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also write the two-panel figure (PNG)."),
+    db: Path = DB_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON (NaN as null)."),
+    n_boot: int = N_BOOT_OPTION,
+) -> None:
+    """The train↔test exchange rate (Jones 2021, arXiv 2104.03113, §IV-C): the slope of iso-accuracy
+    curves of log10 test-time FLOPs against log10 training FLOPs, over several runs."""
+    from oomlab.analysis.curves import run_curves
+    from oomlab.analysis.exchange_rate import ModelRun, exchange_rate, plot_two_panel
+    from oomlab.analysis.run_fits import curve_compute, pick_curve
+
+    if len(train_flops) != len(run_ids):
+        raise ConfigError(f"give --train-flops once per run ({len(run_ids)} runs, {len(train_flops)} values)")
+    store = open_store(db)
+    models = []
+    for rid, tf in zip(run_ids, train_flops):
+        c = pick_curve(run_curves(store, rid, n_boot=1), strategy)
+        _, compute = curve_compute([c])
+        models.append(ModelRun(f"{store.run(rid).model_id.split('@')[0]} ({rid}, {c.key})", tf, compute[c.key],
+                               c.per_problem))
+    result = exchange_rate(models, n_boot=n_boot)
+    if plot is not None:
+        plot_two_panel(models, str(plot))
+    if as_json:
+        _dump(result.to_dict() | {"plot": None if plot is None else str(plot)})
+        return
+    lo, hi = result.slope_interval
+    console.print(f"iso-accuracy slope [bold]{result.slope:.3g}[/bold] [{lo:.3g}, {hi:.3g}] ({result.interval_method}): "
+                  f"10× training compute ≈ {result.test_factor_per_10x_train:.3g}× test-time compute "
+                  f"({result.n_points} points over {len(result.targets)} targets)")
+    for note in result.notes:
+        console.print(f"[yellow]{note}[/yellow]")
+    if plot is not None:
+        console.print(f"plot: [bold]{plot}[/bold]")
+
+
+@app.command()
+def report(
+    run_ids: list[str] = typer.Argument(..., help="One or more run ids."),
+    output: Path = typer.Option(Path("report.html"), "-o", "--output", help="HTML file to write."),
+    db: Path = DB_OPTION,
+    n_boot: int = N_BOOT_OPTION,
+    floor: str = FLOOR_OPTION,
+    train_flops: list[float] = typer.Option([], "--train-flops", help="Training FLOPs of each run's model, in run "
+                                            "order: adds the two-panel train/test figure and the exchange rate."),
+    strategy: Optional[str] = typer.Option(None, "--strategy", "-s", help="With --train-flops: the strategy whose "
+                                           "curve stands for each run."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+) -> None:
+    """Write one self-contained HTML report: plots inline, per-strategy tables, the books, the fits
+    (the same numbers as `oomlab fit`), difficulty, and each run's configuration. Readable offline."""
+    from oomlab.report.html import render_report
+
+    store = open_store(db)
+    html, summary = render_report(store, run_ids, n_boot=n_boot, logistic_floor=_floor(floor),
+                                  train_flops=train_flops, strategy=strategy)
+    if not output.parent.exists():
+        raise ConfigError(f"output folder does not exist: {output.parent}")
+    output.write_text(html, encoding="utf-8")
+    if as_json:
+        _dump({"output": str(output), "bytes": len(html.encode()), **summary})
+        return
+    console.print(f"report: [bold]{output}[/bold] ({len(html.encode()) / 1e6:.1f} MB, {summary['figures']} figures)")

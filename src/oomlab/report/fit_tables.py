@@ -1,0 +1,171 @@
+"""The fits of a run as rows of text: one formatting for the terminal (Rich) and the HTML report.
+
+Both outputs are built from these rows, so `oomlab fit` and `oomlab report` print the same
+numbers in the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from rich.table import Table
+
+from oomlab.analysis.run_fits import ORACLE_NOTE, RunFits, StrategyFits
+
+
+def fmt(v: float | None, digits: int = 4) -> str:
+    """A number as both outputs print it: `digits` significant figures, n/a for missing."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "n/a"
+    return f"{v:.{digits}g}"
+
+
+def fmt_pct(v: float | None) -> str:
+    return "n/a" if v is None or not math.isfinite(v) else f"{100 * v:.1f}%"
+
+
+def fmt_interval(iv) -> str:
+    if not iv or any(x is None for x in iv):
+        return ""
+    return f"[{fmt(iv[0], 3)}, {fmt(iv[1], 3)}]"
+
+
+@dataclass(frozen=True)
+class FitRow:
+    strategy: str
+    label: str
+    oracle: bool
+    law: str
+    x_axis: str
+    params: tuple[tuple[str, str, str], ...]  # (name, value, interval)
+    r2: str
+    rmse: str
+    refused: str | None
+
+
+@dataclass(frozen=True)
+class ReachRow:
+    label: str
+    oracle: bool
+    law: str
+    target: str
+    basis: str
+    compute: str  # "value [lo, hi] unit"
+    refused: str | None
+
+
+def fit_rows(fits: RunFits) -> list[FitRow]:
+    rows = []
+    for s in fits.strategies:
+        for law in s.laws:
+            if law.fit is None:
+                rows.append(FitRow(s.strategy, s.label, s.oracle, law.law, law.x_axis, (), "", "", law.refused))
+                continue
+            f = law.fit
+            params = tuple((name, fmt(v), fmt_interval(f["intervals"].get(name))) for name, v in f["params"].items())
+            params += tuple((name, f"{fmt(v)} (fixed)", "") for name, v in f["fixed"].items())
+            gof = f["goodness_of_fit"]
+            rows.append(FitRow(s.strategy, s.label, s.oracle, law.law, law.x_axis, params,
+                               fmt(gof["r2"]), fmt(gof["rmse"]), None))
+    return rows
+
+
+def reach_rows(fits: RunFits) -> list[ReachRow]:
+    rows = []
+    for s in fits.strategies:
+        for law in s.laws:
+            unit = "samples" if law.law == "coverage" else fits.compute_unit
+            for r in law.reach:
+                value = "" if r.refused else f"{fmt(r.compute, 3)} {fmt_interval((r.lo, r.hi))} {unit}".replace("  ", " ")
+                rows.append(ReachRow(s.label, s.oracle, law.law, fmt_pct(r.target), r.basis, value, r.refused))
+    return rows
+
+
+def rung_name(fits: RunFits, strategy: str | None, rung: int | None) -> str:
+    """'majority k=4' for a (strategy, rung index) choice; '—' when nothing was affordable."""
+    if strategy is None or rung is None:
+        return "—"
+    ks = next((s.ks for s in fits.strategies if s.strategy == strategy), ())
+    k = ks[rung] if rung < len(ks) else rung
+    return f"{strategy} k={k}"
+
+
+def difficulty_table_rows(fits: RunFits) -> tuple[list[str], list[list[str]]]:
+    """Header and rows: one row per budget; a column per difficulty bin, then the overall numbers."""
+    d = fits.difficulty
+    if d is None:
+        return [], []
+    labels = [f"{lab} ({n})" for lab, n in zip(d["bins"]["labels"], d["bins"]["counts"])]
+    header = [f"budget ({fits.compute_unit})", *labels, "binned accuracy", "best single", "gain", "compute saving"]
+    rows = []
+    for j, budget in enumerate(d["budgets"]):
+        cells = [fmt(budget, 3)]
+        for b in range(len(labels)):
+            c = d["per_bin"][b][j]
+            cells.append(f"{rung_name(fits, c['strategy'], c['rung'])} · {fmt_pct(c['accuracy'])}")
+        single = d["best_single"][j]
+        gain = d["gain"][j]
+        saving = d["compute_savings"][j]
+        cells += [fmt_pct(d["oracle_binned_accuracy"][j]),
+                  f"{rung_name(fits, single['strategy'], single['rung'])} · {fmt_pct(single['accuracy'])}",
+                  "n/a" if gain is None else f"{100 * gain:+.1f} pts",
+                  "n/a" if saving is None else f"{saving:.2f}×"]
+        rows.append(cells)
+    return header, rows
+
+
+# ----------------------------------------------------------------------------- Rich
+def _label(s_label: str, oracle: bool) -> str:
+    return f"{s_label}\n[yellow]{ORACLE_NOTE}[/yellow]" if oracle else s_label
+
+
+def rich_fit_table(fits: RunFits) -> Table:
+    floor = "free" if fits.logistic_floor is None else fmt(fits.logistic_floor)
+    t = Table(title=f"[bold]fits[/bold] · run {fits.run_id} · {fits.model_id}", title_justify="left",
+              caption=f"intervals: {fits.n_boot} bootstrap refits over {fits.n_problems} problems (seed {fits.seed}); "
+                      f"logistic floor {floor}; R² and RMSE on the mean curve", caption_justify="left")
+    for col in ("strategy", "law", "parameters [95% interval]", "R²", "RMSE"):
+        t.add_column(col, overflow="fold")
+    for r in fit_rows(fits):
+        law = f"{r.law}\n[dim]vs {r.x_axis}[/dim]"
+        if r.refused:
+            t.add_row(_label(r.label, r.oracle), law, f"[yellow]refused: {r.refused}[/yellow]", "", "")
+        else:
+            params = "\n".join(f"{n} = {v} {iv}".rstrip() for n, v, iv in r.params)
+            t.add_row(_label(r.label, r.oracle), law, params, r.r2, r.rmse)
+    return t
+
+
+def rich_reach_table(fits: RunFits) -> Table:
+    t = Table(title="[bold]compute to reach a target[/bold]", title_justify="left",
+              caption="value [95% bootstrap interval]; refused where the fit does not support it", caption_justify="left")
+    for col in ("strategy", "law", "target", "basis", "compute needed"):
+        t.add_column(col, overflow="fold")
+    for r in reach_rows(fits):
+        value = f"[yellow]refused: {r.refused}[/yellow]" if r.refused else r.compute
+        t.add_row(_label(r.label, r.oracle), r.law, r.target, r.basis, value)
+    return t
+
+
+def rich_difficulty_table(fits: RunFits) -> Table:
+    if fits.difficulty is None:
+        t = Table(title="[bold]compute-optimal by difficulty[/bold]", title_justify="left")
+        t.add_column("refused")
+        t.add_row(f"[yellow]{fits.difficulty_refused}[/yellow]")
+        return t
+    header, rows = difficulty_table_rows(fits)
+    d = fits.difficulty
+    t = Table(title="[bold]compute-optimal by difficulty[/bold] (bins by pass@1, hardest first)", title_justify="left",
+              caption=f"pass@1: {fits.pass1_source}; strategies: {', '.join(d['strategies'])}"
+                      + (f" (oracles left out: {', '.join(d['excluded_oracles'])})" if d["excluded_oracles"] else "")
+                      + f". {d['note']}", caption_justify="left")
+    for col in header:
+        t.add_column(col, overflow="fold")
+    for row in rows:
+        t.add_row(*row)
+    return t
+
+
+def strategy_label(s: StrategyFits) -> str:
+    return f"{s.label} ({ORACLE_NOTE})" if s.oracle else s.label
