@@ -102,7 +102,8 @@ def main() -> None:
     if not args.live:
         print(f"adaptive's samples: {replay.replayed} served from majority's draw, {replay.drawn} drawn "
               "(its seconds column is replay time; --live to time it)")
-    print(f"{'strategy':<28} {'accuracy [95% CI]':<22} {'samples':>8} {'gen tokens':>11} {'prompt tok':>11} {'seconds':>8}")
+    print(f"{'strategy':<28} {'accuracy [95% CI]':<22} {'samples':>8} {'gen tokens':>11} {'prompt tok':>11} "
+          f"{'seconds':>8}")
     stats = {}
     for name, label in (("majority", f"majority@{args.n}"),
                         ("adaptive", f"adaptive (cap {args.n}, p>={args.threshold})")):

@@ -68,7 +68,8 @@ class CountingBackend:
 def backend():
     from oomlab.backends.llamacpp import LlamaCppBackend
 
-    b = LlamaCppBackend(n_ctx=2048, max_parallel=8)
+    # one thread: on a shared 2-core machine llama.cpp's spinning workers collapse when oversubscribed
+    b = LlamaCppBackend(n_ctx=2048, max_parallel=8, n_threads=1)
     yield b
     b.close()
 

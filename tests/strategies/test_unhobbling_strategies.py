@@ -28,7 +28,7 @@ from oomlab.strategies import STRATEGIES, Attempt, Strategy, create_strategy
 from oomlab.strategies.adaptive_majority import AdaptiveMajority, leader_probability, should_stop
 from oomlab.strategies.revise import split_question
 from oomlab.strategies.scaffold import parse_choice
-from oomlab.strategies.tool import Tool
+from oomlab.strategies.tool import Tool, open_question
 from oomlab.tasks.base import create_task
 
 NEW = ["revise", "scaffold", "tool", "budget", "adaptive-majority"]
@@ -97,6 +97,8 @@ def test_split_question_takes_the_open_question():
     assert split_question("1 + 1 = 2\n3 + 4 =") == ("1 + 1 = 2\n", "3 + 4 =")
     assert split_question("Q: a\nA: 1\n\nQuestion: b\nAnswer:") == ("Q: a\nA: 1\n\n", "Question: b\nAnswer:")
     assert split_question("7 * 6 =") == ("", "7 * 6 =")
+    assert open_question("Q: a\nA: 1\n\nQuestion: How many eggs?\nAnswer:") == "How many eggs?"
+    assert open_question("1 + 1 = 2\n3 + 4 =") == "3 + 4 ="
 
 
 # ---------------------------------------------------------------- every token on the books (real model)
@@ -299,7 +301,8 @@ def oomlab_command() -> str:
 
 def test_cli_lists_every_strategy_and_scorer():
     env = dict(os.environ, COLUMNS="200")
-    out = subprocess.run([oomlab_command(), "strategies", "--json"], capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run([oomlab_command(), "strategies", "--json"], capture_output=True, text=True, env=env,
+                         timeout=120)
     assert out.returncode == 0, out.stderr
     listed = json.loads(out.stdout)
     assert [s["name"] for s in listed["strategies"]] == STRATEGIES.names()

@@ -21,7 +21,8 @@ def strategies(as_json: bool = typer.Option(False, "--json", help="Print as JSON
          "ladder": "one draw" if issubclass(cls, DrawStrategy) else "re-run per rung"}
         for name, cls in STRATEGIES.items()
     ]
-    scorers = [{"name": name, "oracle": bool(cls.oracle), "description": cls.description} for name, cls in SCORERS.items()]
+    scorers = [{"name": name, "oracle": bool(cls.oracle), "description": cls.description}
+               for name, cls in SCORERS.items()]
     if as_json:
         print(json.dumps({"strategies": rows, "scorers": scorers}, indent=2))
         return

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from rich.table import Table
 
-from oomlab.analysis.run_fits import ORACLE_NOTE, RunFits, StrategyFits
+from oomlab.analysis.run_fits import ORACLE_NOTE, RunFits
 
 
 def fmt(v: float | None, digits: int = 4) -> str:
@@ -166,6 +166,3 @@ def rich_difficulty_table(fits: RunFits) -> Table:
         t.add_row(*row)
     return t
 
-
-def strategy_label(s: StrategyFits) -> str:
-    return f"{s.label} ({ORACLE_NOTE})" if s.oracle else s.label

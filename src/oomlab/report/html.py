@@ -105,7 +105,7 @@ def _summary(info: RunInfo) -> str:
             ("pricing", info.pricing.describe()),
             ("samples", f"{info.samples_drawn} drawn, {info.samples_reused} reused from cache"),
             ("model parameters", f"{info.facts.n_params:,}" if info.facts.n_params else "unknown")]
-    return _table(["", ""], [[escape(k), escape(v)] for k, v in rows])
+    return _table(["run", escape(info.id)], [[escape(k), escape(v)] for k, v in rows])
 
 
 def _totals(store: Store, info: RunInfo) -> str:
@@ -166,7 +166,8 @@ def _fits_section(fits: RunFits, figures: _Figures) -> str:
 
             note = f" — {ORACLE_NOTE}" if s.oracle else ""
             xlabel = "samples k" if law.law == "coverage" else f"compute ({law.x_axis})"
-            plot_fit(law.curve_fit, str(path), title=f"{s.label}: {law.law} fit{note}", xlabel=xlabel)
+            title = f"{s.strategy}: {law.law} fit" + (f"\n({ORACLE_NOTE})" if s.oracle else "")
+            plot_fit(law.curve_fit, str(path), title=title, xlabel=xlabel)
             figs.append(_img(path, f"{s.label} {law.law} fit",
                              f"{s.label} · {law.law}: R² {fmt(law.fit['goodness_of_fit']['r2'])}{note}"))
     if figs:

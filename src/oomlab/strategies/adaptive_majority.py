@@ -51,7 +51,9 @@ def should_stop(votes: Counter, threshold: float) -> bool:
 
 @STRATEGIES.register("adaptive-majority")
 class AdaptiveMajority(Strategy):
-    description: ClassVar[str] = "self-consistency that stops sampling once a Beta posterior settles the vote (Aggarwal et al. 2023)"
+    description: ClassVar[str] = (
+        "self-consistency that stops sampling once a Beta posterior settles the vote (Aggarwal et al. 2023)"
+    )
     knob: ClassVar[str] = "max_n"
     knob_help: ClassVar[str] = "cap on samples; it stops earlier once the vote is settled (samples used: trace['n'])"
 

@@ -39,9 +39,13 @@ if TYPE_CHECKING:
 
 @STRATEGIES.register("budget")
 class BudgetForcing(Strategy):
-    description: ClassVar[str] = "s1 budget forcing: cap thinking tokens, or extend thinking with 'Wait' (Muennighoff et al. 2025)"
+    description: ClassVar[str] = (
+        "s1 budget forcing: cap thinking tokens, or extend thinking with 'Wait' (Muennighoff et al. 2025)"
+    )
     knob: ClassVar[str] = "thinking_tokens"
-    knob_help: ClassVar[str] = "thinking-token cap in units of `unit` tokens (default 32): rung b thinks at most 32·b tokens"
+    knob_help: ClassVar[str] = (
+        "thinking-token cap in units of `unit` tokens (default 32): rung b thinks at most 32·b tokens"
+    )
 
     def __init__(self, unit: int = 32, wait: int = 0, start_marker: str = "<think>", end_marker: str = "</think>",
                  open_thinking: bool = True, wait_text: str = " Wait", answer_prefix: str = "\nFinal Answer:",

@@ -54,7 +54,9 @@ def round_seed(seed: int, step: int) -> int:
 
 @STRATEGIES.register("revise")
 class Revise(Strategy):
-    description: ClassVar[str] = "answer, then r rounds of self-critique and revision; the last revision wins (Madaan et al. 2023)"
+    description: ClassVar[str] = (
+        "answer, then r rounds of self-critique and revision; the last revision wins (Madaan et al. 2023)"
+    )
     knob: ClassVar[str] = "rounds"
     knob_help: ClassVar[str] = "critique-and-revise rounds after the first answer (2 generations each)"
 

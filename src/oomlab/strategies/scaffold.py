@@ -37,7 +37,9 @@ _NUMBER = re.compile(r"\d+")
 
 @STRATEGIES.register("scaffold")
 class Scaffold(Strategy):
-    description: ClassVar[str] = "plan, propose k candidates, critique them, select one: an agent scaffold in four prompts"
+    description: ClassVar[str] = (
+        "plan, propose k candidates, critique them, select one: an agent scaffold in four prompts"
+    )
     knob: ClassVar[str] = "k"
     knob_help: ClassVar[str] = "candidates proposed (plus 3 generations: plan, critique, selection)"
 

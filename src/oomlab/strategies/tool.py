@@ -18,6 +18,7 @@ in the trace (`trace["runs"][i]["error"]`); the strategy, and the sweep, go on.
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -32,6 +33,14 @@ from oomlab.strategies.revise import split_question, with_temperature
 
 if TYPE_CHECKING:
     from oomlab.tasks.base import Task
+
+
+def open_question(prompt: str) -> str:
+    """The prompt's open question on one line, without its "Question:"/"Answer:" labels ("12 + 5 =" stays)."""
+    _, question = split_question(prompt)
+    question = " ".join(line.strip() for line in question.strip().splitlines())
+    question = re.sub(r"^(?:Question|Q)\s*:\s*", "", question)
+    return re.sub(r"\s*(?:Answer|A)\s*:$", "", question)
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,9 @@ class ToolRun:
 
 @STRATEGIES.register("tool")
 class Tool(Strategy):
-    description: ClassVar[str] = "program of thought: n Python programs run in a sandbox, plurality vote on their output (Chen et al. 2022)"
+    description: ClassVar[str] = (
+        "program of thought: n Python programs run in a sandbox, plurality vote on their output (Chen et al. 2022)"
+    )
     knob: ClassVar[str] = "n"
     knob_help: ClassVar[str] = "programs written and run (calculator mode: expressions); their results vote"
 
@@ -78,8 +89,7 @@ class Tool(Strategy):
 
     def request(self, problem: Problem, task: Task, n: int, seed: int) -> GenRequest:
         """n programs (or expressions) for the question; seeds nest, so rungs share samples in the cache."""
-        _, question = split_question(task.prompt(problem))
-        question = " ".join(line.strip() for line in question.strip().splitlines())
+        question = open_question(task.prompt(problem))
         if self.mode == "calculator":
             prompt = self.CALCULATOR_PROMPT.format(question=question)
             params = with_temperature(task.sampling(), self.temperature, max_tokens=48, stop=("\n",))

@@ -129,7 +129,7 @@ class TreeOfThoughts(Strategy):
         params = SamplingParams(self.value_temperature, self.value_tokens, stop=("\n",))
         seeds = tuple(sample_seed(seed, "value", prompt, i) for i in range(self.value_samples))
         ratings = [parse_rating(g.text) for g in search.generate(GenRequest(prompt, params, seeds))]
-        return sum(VALUES.get(r, 0.0) for r in ratings if r is not None), ratings
+        return sum((VALUES.get(r, 0.0) for r in ratings if r is not None), 0.0), ratings
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "proposals": self.proposals, "value_samples": self.value_samples,
