@@ -243,9 +243,11 @@ class Sweep:
             if self.store.has_attempt(run_id, key, i, n):
                 return
             metered.take_used()
+            strategy.bind(metered)
             req = GenRequest(self.task.prompt(problem), params, draw_seeds(self.config.seed, n),
                              logprobs=strategy.needs_logprobs())
-            draw = strategy.make_draw(metered.generate(req), problem, self.task)
+            draw = strategy.make_draw(metered.generate(req), problem, self.task)  # a judge's samples follow the draw's
+            strategy.extra_generations()
             pick = strategy.select(draw, self.config.seed)
             answer = None if pick is None else draw.answers[pick]
             trace = {"answers": list(draw.answers), "correct": list(draw.correct),

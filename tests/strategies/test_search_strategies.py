@@ -103,8 +103,9 @@ def test_every_token_is_on_the_books(solved, case):
         assert seen, "a search must ask the model something"
         assert list(attempt.generations) == seen
         assert tokens(attempt.generations) == tokens(seen)
-        books = attempt.trace["tokens"]
-        assert books["prompt"] + books["completion"] == tokens(seen) and books["samples"] == len(seen)
+        books = attempt.trace["tokens"]  # as the ledger charges them: a shared prompt split over its group
+        charged = sum(g.prompt_tokens / g.group_size + g.completion_tokens for g in seen)
+        assert books["prompt"] + books["completion"] == pytest.approx(charged) and books["samples"] == len(seen)
         assert attempt.answer is None or isinstance(attempt.answer, str)
 
 
@@ -146,6 +147,7 @@ def test_same_seed_same_answer_and_tree(solved, backend, case):
 
 @pytest.mark.slow
 def test_a_sweep_keeps_the_books_and_trace_exports_a_tree(backend, tmp_path):
+    from oomlab.ledger import charge
     from oomlab.store import Store
     from oomlab.sweep import Sweep, SweepConfig
 
@@ -153,16 +155,17 @@ def test_a_sweep_keeps_the_books_and_trace_exports_a_tree(backend, tmp_path):
     store = Store(db)
     config = SweepConfig(task="arithmetic", strategies=["beam", "mcts", "tot"], n=2, problems=2, ladder=[1, 2])
     result = Sweep(config, store, backend=backend).run()
-    attempts = store.attempts(result.run_id)
+    attempts, info = store.attempts(result.run_id), store.run(result.run_id)
     assert {(a.strategy, a.budget) for a in attempts} == {(s, b) for s in ("beam", "mcts", "tot") for b in (1, 2)}
     for key in ("beam", "mcts", "tot"):
         mine = [a for a in attempts if a.strategy == key]
         assert len(mine) == 4
         rows = store.samples(sorted({i for a in mine for i in a.sample_ids}))
-        ledger = sum(rows[i].generation.prompt_tokens + rows[i].generation.completion_tokens
-                     for a in mine for i in a.sample_ids)
+        entries = [charge(rows[i].generation, info.facts, rows[i].joules, rows[i].energy_measured, info.pricing)
+                   for a in mine for i in a.sample_ids]  # every sample an attempt used, as often as it used it
+        ledger = sum(e.prompt_tokens + e.completion_tokens for e in entries)
         reported = sum(a.trace["tokens"]["prompt"] + a.trace["tokens"]["completion"] for a in mine)
-        assert ledger == reported > 0
+        assert ledger == pytest.approx(reported) and ledger > 0
         assert all(len(a.sample_ids) == a.trace["tokens"]["samples"] for a in mine)
     store.close()
 

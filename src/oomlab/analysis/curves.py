@@ -88,7 +88,9 @@ def _draw_rungs(strategy: DrawStrategy, attempts: list[AttemptRow], samples: dic
     acc = np.zeros((len(by_problem), len(ks)))
     cost = np.zeros((6, len(ks)))  # prompt, completion, flops, seconds, joules, dollars (summed, then averaged)
     for p, a in enumerate(by_problem):
-        rows = [samples[i] for i in a.sample_ids]
+        n = len(a.trace["answers"])
+        rows = [samples[i] for i in a.sample_ids[:n]]
+        extra = [samples[i] for i in a.sample_ids[n:]]  # e.g. a judge's samples, one per candidate
         gens = tuple(r.generation for r in rows)
         scores = a.trace.get("scores")
         draw = Draw(gens, tuple(a.trace["answers"]), tuple(a.trace["correct"]), None if scores is None else tuple(scores))
@@ -103,9 +105,13 @@ def _draw_rungs(strategy: DrawStrategy, attempts: list[AttemptRow], samples: dic
         joules = np.mean([r.joules for r in rows])
         entries = [charge(g, info.facts, r.joules, r.energy_measured, info.pricing) for g, r in zip(gens, rows)]
         dollars = np.mean([e.dollars for e in entries])
+        per_candidate = np.zeros(6)
+        for r in extra:
+            e = charge(r.generation, info.facts, r.joules, r.energy_measured, info.pricing)
+            per_candidate += np.array([e.prompt_tokens, e.completion_tokens, e.flops, e.seconds, e.joules, e.dollars]) / n
         for j, k in enumerate(ks):
             acc[p, j] = strategy.estimate(draw, k)
-            cost[:, j] += (P, k * completion, p_flops + k * c_flops, k * seconds, k * joules, k * dollars)
+            cost[:, j] += np.array((P, k * completion, p_flops + k * c_flops, k * seconds, k * joules, k * dollars)) + k * per_candidate
     return acc, cost / max(len(by_problem), 1)
 
 

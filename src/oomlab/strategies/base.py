@@ -60,6 +60,9 @@ class Strategy(ABC):
     def label(self) -> str:
         return f"{self.name} (oracle)" if self.oracle else self.name
 
+    def bind(self, backend: Backend) -> None:
+        """Hand the (metered) backend to parts that spend tokens of their own, e.g. a judge scorer."""
+
     def budgets(self, ladder: list[int]) -> list[int]:
         """The rungs of the ladder this strategy runs at."""
         return ladder
@@ -110,11 +113,17 @@ class DrawStrategy(Strategy):
         """Expected correctness of `select` on a uniformly random k-subset of the draw (exact)."""
 
     def solve(self, problem: Problem, task: Task, backend: Backend, budget: int, seed: int = 0) -> Attempt:
+        self.bind(backend)
         request = GenRequest(task.prompt(problem), self.sampling(task), draw_seeds(seed, budget), logprobs=self.needs_logprobs())
         draw = self.make_draw(backend.generate(request), problem, task)
         i = self.select(draw, seed)
         answer = None if i is None else draw.answers[i]
-        return Attempt(answer, task.check(answer, problem), draw.generations, {"answers": list(draw.answers)})
+        spent = draw.generations + tuple(self.extra_generations())
+        return Attempt(answer, task.check(answer, problem), spent, {"answers": list(draw.answers)})
+
+    def extra_generations(self) -> list[Generation]:
+        """Generations spent beyond the draw (a judge's), since the last call."""
+        return []
 
 
 def draw_seeds(seed: int, n: int) -> tuple[int, ...]:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 @STRATEGIES.register("beam")
 class BeamSearch(Strategy):
-    description: ClassVar[str] = "step-level beam search: keep the `width` best partial solutions by a step scorer (Snell et al. 2024)"
+    description: ClassVar[str] = "step-level beam search: the `width` best partial solutions by a step scorer (Snell et al. 2024)"
     knob: ClassVar[str] = "width"
     knob_help: ClassVar[str] = "beams kept per step (each expanded by `expand` sampled steps, default = width)"
 

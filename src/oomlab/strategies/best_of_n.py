@@ -38,6 +38,14 @@ class BestOfN(DrawStrategy):
         base = f"{self.name}[{self.scorer.name}]"
         return f"{base} (oracle)" if self.oracle else base
 
+    def bind(self, backend) -> None:
+        if hasattr(self.scorer, "bind"):
+            self.scorer.bind(backend)
+
+    def extra_generations(self) -> list:
+        take = getattr(self.scorer, "take_generations", None)
+        return list(take()) if take else []
+
     def needs_logprobs(self) -> bool:
         return bool(getattr(self.scorer, "needs_logprobs", False))
 

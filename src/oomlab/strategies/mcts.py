@@ -82,7 +82,7 @@ VALUE_FLOOR = -1e3
 
 @STRATEGIES.register("mcts")
 class MCTS(Strategy):
-    description: ClassVar[str] = "Monte Carlo tree search over steps: UCT selection, one-step expansion, rollout, backup (Kocsis & Szepesvári 2006)"
+    description: ClassVar[str] = "MCTS over steps: UCT selection, one-step expansion, rollout, backup (Kocsis & Szepesvári 2006)"
     knob: ClassVar[str] = "iterations"
     knob_help: ClassVar[str] = "select-expand-rollout-backup iterations (at most 2 samples each)"
 

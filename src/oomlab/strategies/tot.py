@@ -73,9 +73,9 @@ def parse_rating(text: str) -> str | None:
 
 @STRATEGIES.register("tot")
 class TreeOfThoughts(Strategy):
-    description: ClassVar[str] = "Tree of Thoughts (BFS): sampled thoughts, rated sure/likely/impossible by the model itself (Yao et al. 2023)"
+    description: ClassVar[str] = "Tree of Thoughts (BFS): sampled steps, rated sure/likely/impossible by the model (Yao et al. 2023)"
     knob: ClassVar[str] = "b"
-    knob_help: ClassVar[str] = "breadth: states kept per level (each proposes `proposals` thoughts, each rated `value_samples` times)"
+    knob_help: ClassVar[str] = "breadth: states kept per level (each proposes `proposals` steps, each rated `value_samples` times)"
 
     def __init__(self, proposals: int = 3, value_samples: int = 3, depth: int = 4, delimiter: str = "\n",
                  temperature: float = 0.7, value_temperature: float = 0.7, max_step_tokens: int = 48,
@@ -117,7 +117,7 @@ class TreeOfThoughts(Strategy):
         answer = best.answer
         if not best.complete:  # G(p, s*, 1): finish the best state in one sample
             text, _, answer = search.rollout(best)
-            best.extra["rollout"] = text
+            best.extra.update(rollout=text[len(search.tree.solution(best)):], rollout_answer=answer)
         search.tree.choose(best)
         return Attempt(answer, task.check(answer, problem), tuple(search.spent),
                        search.trace(breadth=breadth, value_map=VALUES))

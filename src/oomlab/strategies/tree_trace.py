@@ -209,9 +209,10 @@ class StepSampler:
         node.score = -math.inf if math.isnan(s) else s
         return node.score
 
-    def tokens(self) -> dict[str, int]:
-        """Prompt and completion tokens of every sample this solve caused (what the Attempt reports)."""
-        return {"prompt": sum(g.prompt_tokens for g in self.spent),
+    def tokens(self) -> dict[str, float]:
+        """The tokens of every sample this solve caused, as the ledger charges them (`ledger.charge`):
+        a prompt shared by a group of samples is split among them."""
+        return {"prompt": sum(g.prompt_tokens / max(g.group_size, 1) for g in self.spent),
                 "completion": sum(g.completion_tokens for g in self.spent), "samples": len(self.spent)}
 
     def trace(self, **extra: Any) -> dict[str, Any]:
