@@ -11,7 +11,13 @@ and Coding with LLMs" (arXiv 2305.11860), §2, with their Beta stopping criterio
         if P(p1 > p2 | v1, v2) = 1 - I_{1/2}(v1 + 1, v2 + 1) >= threshold: stop
     return the plurality answer                       # ties broken with the seed
 
-With threshold 0.95 a unanimous vote stops after 4 samples (1 - 2^-5 > 0.95). The samples use
+With threshold 0.95 a unanimous vote stops after 4 samples (1 - 2^-5 > 0.95).
+
+oomlab adds a second, documented rule for the opposite case, a model with no consensus: after
+`min_n` samples, if the leader's share of ALL samples (abstentions included) has posterior
+Beta(v1 + 1, n - v1 + 1) with P(share > 1/2) < `give_up`, sampling stops — no answer is
+forming a majority, so further votes buy little accuracy (a plurality that keeps shifting is
+rarely right). `give_up=0` turns it off and leaves Aggarwal et al.'s rule alone. The samples use
 majority's seeds and sampling settings, so they are a prefix of majority's draw: in a sweep that
 runs both, the cache serves them, and each rung's attempt still lists every sample it used.
 """
@@ -49,6 +55,12 @@ def should_stop(votes: Counter, threshold: float) -> bool:
     return sum(votes.values()) > 0 and leader_probability(votes) >= threshold
 
 
+def no_consensus(votes: Counter, n: int, give_up: float) -> bool:
+    """P(leader's share of all n samples > 1/2) < give_up under Beta(v1 + 1, n - v1 + 1): no majority is forming."""
+    v1 = max(votes.values(), default=0)
+    return give_up > 0 and float(beta.sf(0.5, v1 + 1, n - v1 + 1)) < give_up
+
+
 @STRATEGIES.register("adaptive-majority")
 class AdaptiveMajority(Strategy):
     description: ClassVar[str] = (
@@ -57,12 +69,14 @@ class AdaptiveMajority(Strategy):
     knob: ClassVar[str] = "max_n"
     knob_help: ClassVar[str] = "cap on samples; it stops earlier once the vote is settled (samples used: trace['n'])"
 
-    def __init__(self, threshold: float = 0.95, batch: int = 1, temperature: float = 0.8):
+    def __init__(self, threshold: float = 0.95, batch: int = 1, temperature: float = 0.8, give_up: float = 0.05,
+                 min_n: int = 4):
         if not 0.5 < threshold < 1.0:
             raise ConfigError(f"adaptive-majority threshold must lie in (0.5, 1), got {threshold}")
         if batch < 1:
             raise ConfigError(f"adaptive-majority batch must be at least 1, got {batch}")
         self.threshold, self.batch, self.temperature = threshold, batch, temperature
+        self.give_up, self.min_n = give_up, min_n
 
     def sampling(self, task: Task) -> SamplingParams:
         """Majority's settings: the task's, at this strategy's temperature."""
@@ -85,6 +99,8 @@ class AdaptiveMajority(Strategy):
             if should_stop(votes, self.threshold):
                 settled = True
                 break
+            if len(generations) >= self.min_n and no_consensus(votes, len(generations), self.give_up):
+                break
         answer = None
         if votes:
             top = max(votes.values())
@@ -94,4 +110,5 @@ class AdaptiveMajority(Strategy):
         return Attempt(answer, task.check(answer, problem), tuple(generations), trace)
 
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, "threshold": self.threshold, "batch": self.batch, "temperature": self.temperature}
+        return {"name": self.name, "threshold": self.threshold, "batch": self.batch, "temperature": self.temperature,
+                "give_up": self.give_up, "min_n": self.min_n}
