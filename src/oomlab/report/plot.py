@@ -17,6 +17,8 @@ def plot_curves(curves: list[Curve], out: str | Path, title: str = "", energy_no
     """Accuracy vs FLOPs (log x) with 95% bootstrap bands; oracle strategies dashed and labelled."""
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=150)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    if len(curves) > len(colors):  # no two strategies share a colour
+        colors = [plt.get_cmap("tab20")(i) for i in range(20)]
     for i, c in enumerate(curves):
         x = np.array([r.flops for r in c.rungs])
         if not np.all(np.isfinite(x)):
