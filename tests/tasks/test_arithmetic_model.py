@@ -23,12 +23,12 @@ def greedy_results(backend, task: ArithmeticTask, n: int) -> list[tuple[str | No
 
 
 def test_easiest_level_mostly_right_hardest_mostly_wrong(embedded_backend) -> None:
-    easy = greedy_results(embedded_backend, ArithmeticTask(difficulty=1), 20)
+    easy = greedy_results(embedded_backend, ArithmeticTask(difficulty=1), 40)
     hard = greedy_results(embedded_backend, ArithmeticTask(difficulty=5), 20)
     easy_acc = sum(ok for _, ok in easy) / len(easy)
     hard_acc = sum(ok for _, ok in hard) / len(hard)
     print(f"greedy accuracy: level 1 {easy_acc:.0%}, level 5 {hard_acc:.0%}")
-    assert easy_acc >= 0.6  # measured 85% on 80 problems
-    assert hard_acc <= 0.2  # measured ~0%
+    assert easy_acc >= 0.55  # measured 80-84% (40-100 problems, llama_cpp.Llama)
+    assert hard_acc <= 0.2  # measured 0%
     # the base model follows the bare-equation format: an integer comes back nearly always
-    assert sum(answer is not None for answer, _ in easy + hard) >= 36
+    assert sum(answer is not None for answer, _ in easy + hard) >= 54

@@ -1,6 +1,26 @@
 """Integer arithmetic at graded difficulty: generated, seeded, exactly checkable.
 
-PLACEHOLDER_MEASUREMENTS
+The prompt is bare solved equations ("7 + 5 = 12" lines, then "3 + 8 =")
+because that is the shape a small *base* model continues; the format and
+the levels were chosen by measuring Gemma 3 270M (Q4_K_M, llama.cpp, greedy)
+with benchmarks/arithmetic_formats.py.
+
+Prompt formats, 4 shots, 40 problems per level (seed 1):
+
+    level  spec              bare  bare_space  question ("Q: What is ...?\nA:")
+    1      1 digit, 2 terms, +        80%   80%   22%
+    2      1 digit, 2 terms, + -      62%   60%    8%
+    3      1 digit, 3 terms, +        12%   12%   12%
+    4      1 digit, 3 terms, + -      10%   10%    5%
+    5      2 digits, 3 terms, + - *    0%    0%    0%
+
+"bare" and "bare_space" (prompt ending "= ") tokenise alike (" =", " ", digits),
+hence the tie. With 100 problems per level (seed 3) "bare" gives
+84 / 68 / 15 / 8 / 0%, and the default mix 35% (200 problems; 31% on 100,
+seed 1). Shots (100 per level, seed 2): 3 -> 68/58/17/7/0, 4 -> 72/68/15/4/0,
+6 -> 68/51/12/5/0, 8 -> 68/57/13/5/1. Other specs measured (4 shots, 80-100
+problems): one-digit products 82-84% (easier than sums, so not a level),
+1 digit 4 terms + 11%, 2 digits 2 terms + 6-11%, 2 digits 3 terms + 1%.
 """
 
 from __future__ import annotations
@@ -16,7 +36,7 @@ from oomlab.problem import Problem
 from oomlab.tasks.base import TASKS, Task
 
 OPERATORS = "+-*"
-SHOTS = 4  # solved lines before the question (3, 4, 6 and 12 measured: 4 did best)
+SHOTS = 4  # solved lines before the question (3, 4, 6 and 8 measured: 4 did best)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from oomlab.backends.base import SamplingParams
 from oomlab.errors import ConfigError
 from oomlab.problem import Problem
 from oomlab.tasks.base import TASKS
@@ -82,9 +81,6 @@ class GSM8KTask(JsonlTask):
 
     def prompt(self, problem: Problem) -> str:
         return f"{self._fewshot}Question: {problem.inputs['question']}\nAnswer:"
-
-    def sampling(self) -> SamplingParams:
-        return SamplingParams(max_tokens=256, stop=("\n\n", "\nQuestion:"))
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "path": str(self.path), "shots": self.shots, "shuffle": self.shuffle}
