@@ -243,13 +243,23 @@ def test_stops_early_on_a_unanimous_vote():
 
 
 def test_does_not_stop_on_a_split_vote():
-    attempt = AdaptiveMajority().solve(PROBLEMS[0], TASK, ScriptedBackend([" 7", " 8"]), 16, seed=0)
-    assert attempt.trace["n"] == 16 and not attempt.trace["settled"]
+    attempt = AdaptiveMajority(give_up=0).solve(PROBLEMS[0], TASK, ScriptedBackend([" 7", " 8"]), 16, seed=0)
+    assert attempt.trace["n"] == 16 and not attempt.trace["settled"] and attempt.trace["stop"] == "cap"
     assert attempt.answer in ("7", "8")
 
 
+def test_gives_up_when_no_majority_forms():
+    # four answers in turn: the leader never holds half the samples; the Beta posterior of its
+    # share (Beta(v1+1, n-v1+1)) puts < 5% above 1/2 from n = 10 (v1 = 3) on, well before the cap
+    attempt = AdaptiveMajority().solve(PROBLEMS[0], TASK, ScriptedBackend([" 1", " 2", " 3", " 4"]), 16, seed=0)
+    assert attempt.trace["stop"] == "no-consensus" and attempt.trace["n"] < 16 and not attempt.trace["settled"]
+    # a split between two answers keeps a majority possible: it runs to the cap
+    split = AdaptiveMajority().solve(PROBLEMS[0], TASK, ScriptedBackend([" 7", " 8"]), 16, seed=0)
+    assert split.trace["stop"] == "cap"
+
+
 def test_abstentions_do_not_count_as_votes():
-    attempt = AdaptiveMajority().solve(PROBLEMS[0], TASK, ScriptedBackend([" 7", " ?", " ?"]), 9, seed=0)
+    attempt = AdaptiveMajority(give_up=0).solve(PROBLEMS[0], TASK, ScriptedBackend([" 7", " ?", " ?"]), 9, seed=0)
     assert attempt.trace["n"] == 9 and attempt.trace["answers"].count("7") == 3 and not attempt.trace["settled"]
 
 
@@ -261,7 +271,7 @@ def test_never_exceeds_the_cap(texts, cap, batch, threshold):
     assert 1 <= attempt.trace["n"] == len(attempt.generations) <= cap
     assert len({g.seed for g in attempt.generations}) == attempt.trace["n"]  # no sample drawn twice
     if attempt.trace["n"] < cap:
-        assert attempt.trace["settled"]
+        assert attempt.trace["settled"] or attempt.trace["stop"] == "no-consensus"
 
 
 # ---------------------------------------------------------------- parsing

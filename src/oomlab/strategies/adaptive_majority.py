@@ -88,7 +88,7 @@ class AdaptiveMajority(Strategy):
         generations: list[Generation] = []
         answers: list[str | None] = []
         votes: Counter = Counter()
-        settled = False
+        settled, stop = False, "cap"
         while len(generations) < budget:
             batch = seeds[len(generations) : len(generations) + self.batch]
             for g in backend.generate(GenRequest(prompt, params, batch)):
@@ -97,15 +97,16 @@ class AdaptiveMajority(Strategy):
                 if answers[-1] is not None:
                     votes[answers[-1]] += 1
             if should_stop(votes, self.threshold):
-                settled = True
+                settled, stop = True, "settled"
                 break
             if len(generations) >= self.min_n and no_consensus(votes, len(generations), self.give_up):
+                stop = "no-consensus"
                 break
         answer = None
         if votes:
             top = max(votes.values())
             answer = random.Random(seed).choice([a for a, v in votes.items() if v == top])
-        trace = {"n": len(generations), "max_n": budget, "settled": settled,
+        trace = {"n": len(generations), "max_n": budget, "settled": settled, "stop": stop,
                  "confidence": leader_probability(votes), "answers": answers}
         return Attempt(answer, task.check(answer, problem), tuple(generations), trace)
 
