@@ -41,23 +41,70 @@ def file_sha256(path: str, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
+_SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+
+
+def read_gguf_header(path: str) -> tuple[dict[str, Any], dict[str, int]]:
+    """GGUF metadata (arrays skipped) and each tensor's element count, reading only the header.
+
+    The gguf package parses every tokenizer string into numpy views (seconds for a 262k vocab);
+    the facts need a dozen scalars and the tensor shapes. Format: github.com/ggml-org/ggml docs/gguf.md.
+    """
+    import struct
+
+    with open(path, "rb") as f:
+
+        def unpack(fmt: str) -> Any:
+            return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
+
+        def string() -> str:
+            return f.read(unpack("<Q")).decode("utf-8", errors="replace")
+
+        def value(t: int) -> Any:
+            if t == 8:
+                return string()
+            if t == 9:
+                et, count = unpack("<I"), unpack("<Q")
+                if et in _SCALAR:
+                    f.seek(count * struct.calcsize(_SCALAR[et]), 1)
+                else:
+                    for _ in range(count):
+                        value(et)
+                return None
+            return unpack(_SCALAR[t])
+
+        if f.read(4) != b"GGUF":
+            raise ModelNotFoundError(f"{path} is not a GGUF file")
+        version = unpack("<I")
+        if version < 2:
+            raise ModelNotFoundError(f"{path}: GGUF version {version} is too old")
+        n_tensors, n_kv = unpack("<Q"), unpack("<Q")
+        meta = {}
+        for _ in range(n_kv):
+            key = string()
+            meta[key] = value(unpack("<I"))
+        sizes = {}
+        for _ in range(n_tensors):
+            name = string()
+            dims = [unpack("<Q") for _ in range(unpack("<I"))]
+            f.seek(12, 1)  # type (uint32) and offset (uint64)
+            n = 1
+            for d in dims:
+                n *= d
+            sizes[name] = n
+    return meta, sizes
+
+
 def gguf_facts(path: str, model_id: str) -> ModelFacts:
     """Model facts for FLOPs from GGUF metadata and tensor shapes."""
-    from gguf import GGUFReader
-
-    reader = GGUFReader(path)
-
-    def field(key: str, default: Any = None) -> Any:
-        f = reader.fields.get(key)
-        return default if f is None else f.contents()
-
-    arch = field("general.architecture", "llama")
-    n_layer = int(field(f"{arch}.block_count", 0))
-    d_model = int(field(f"{arch}.embedding_length", 0))
-    n_head = int(field(f"{arch}.attention.head_count", 0) or 0)
-    head_dim = int(field(f"{arch}.attention.key_length", 0) or (d_model // n_head if n_head else 0))
-    total = sum(int(t.n_elements) for t in reader.tensors)
-    embedding = sum(int(t.n_elements) for t in reader.tensors if t.name in ("token_embd.weight", "output.weight"))
+    meta, sizes = read_gguf_header(path)
+    arch = meta.get("general.architecture", "llama")
+    n_layer = int(meta.get(f"{arch}.block_count", 0))
+    d_model = int(meta.get(f"{arch}.embedding_length", 0))
+    n_head = int(meta.get(f"{arch}.attention.head_count", 0) or 0)
+    head_dim = int(meta.get(f"{arch}.attention.key_length", 0) or (d_model // n_head if n_head else 0))
+    total = sum(sizes.values())
+    embedding = sum(n for name, n in sizes.items() if name in ("token_embd.weight", "output.weight"))
     return ModelFacts(
         model_id=model_id,
         n_params=total,
@@ -65,9 +112,10 @@ def gguf_facts(path: str, model_id: str) -> ModelFacts:
         n_layer=n_layer,
         d_model=d_model,
         d_attn=n_head * head_dim,
-        n_ctx_train=int(field(f"{arch}.context_length", 0)),
+        n_ctx_train=int(meta.get(f"{arch}.context_length", 0)),
         source=f"GGUF metadata of {Path(path).name}",
-        extra={"architecture": arch, "name": field("general.name", ""), "sliding_window": field(f"{arch}.attention.sliding_window")},
+        extra={"architecture": arch, "name": meta.get("general.name", ""),
+               "sliding_window": meta.get(f"{arch}.attention.sliding_window")},
     )
 
 
