@@ -147,7 +147,7 @@ def sweep(
 def demo(
     db: Path = typer.Option(Path(DEFAULT_DB), "--db", help="SQLite database (created if missing)."),
     plot: Path = typer.Option(Path("oomlab-demo.png"), "--plot", help="Where to write the plot."),
-    problems: int = typer.Option(30, "--problems", "-p", help="Number of arithmetic problems."),
+    problems: int = typer.Option(100, "--problems", "-p", help="Number of arithmetic problems."),
     n: int = typer.Option(16, "--n", "-n", help="Samples per problem."),
 ) -> None:
     """The main job: greedy, majority voting and best-of-n (oracle) on arithmetic with the embedded model."""
