@@ -213,6 +213,7 @@ class Sweep:
     def config_record(self) -> dict[str, Any]:
         record = self.config.identity(self.backend.model_id)
         record["task_config"] = self.task.config()
+        record["model_sha256"] = getattr(self.backend, "sha256", None)  # the exact weights, for reproduction
         record["pricing"] = self.config.pricing().__dict__
         record["strategy_options"] = {spec_key(n, o): {"name": n, **o} for n, o in self.specs}
         return record

@@ -112,8 +112,9 @@ def _mix_weights(tokens: np.ndarray, budget: float) -> tuple[np.ndarray, str]:
     its last rung (a lower bound for it).
     """
     w = np.zeros(tokens.size)
-    if budget < tokens[0]:
+    if budget < tokens[0] * (1 - 1e-9):  # rounding in 6ND/2N arithmetic must not price out an equal budget
         return w, "cannot afford cheapest rung"
+    budget = max(budget, float(tokens[0]))
     if budget >= tokens[-1]:
         w[-1] = 1.0
         return w, "capped at largest rung"

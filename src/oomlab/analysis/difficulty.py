@@ -60,7 +60,7 @@ def bin_by_pass1(
     if n_bins < 1:
         raise ConfigError(f"n_bins must be at least 1, got {n_bins}")
     if method == "quantile":
-        e = np.unique(np.quantile(p, np.linspace(0, 1, n_bins + 1)))
+        e = np.unique(np.round(np.quantile(p, np.linspace(0, 1, n_bins + 1)), 9))  # float noise must not split a bin
         if e.size == 1:
             e = np.array([e[0], e[0]])
     elif method == "fixed":
