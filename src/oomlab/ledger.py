@@ -89,6 +89,22 @@ def charge(generation: Generation, facts: ModelFacts, joules: float, energy_meas
     )
 
 
+def attempt_cost(samples: Iterable[tuple[str, Generation]], facts: ModelFacts) -> tuple[float, float, float]:
+    """(prompt tokens, completion tokens, FLOPs) of one attempt run on its own with a prompt cache.
+
+    Each distinct prompt is paid once in full, however its samples were batched in the sweep:
+    a strategy served from another's shared draw must not inherit that draw's prompt split.
+    """
+    prompts: dict[str, int] = {}
+    completion = flops = 0.0
+    for prompt, g in samples:
+        prompts[prompt] = g.prompt_tokens
+        completion += g.completion_tokens
+        flops += completion_flops(facts, g.prompt_tokens, g.completion_tokens) if flops_known(facts) else float("nan")
+    flops += sum(prompt_flops(facts, P) for P in prompts.values()) if flops_known(facts) else float("nan")
+    return float(sum(prompts.values())), completion, flops
+
+
 @dataclass(frozen=True)
 class LedgerTotals:
     """Sums over a set of samples (a run, a rung, a strategy)."""

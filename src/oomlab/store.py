@@ -43,6 +43,7 @@ class SampleRow:
     joules: float
     energy_measured: bool
     energy_method: str
+    prompt: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,11 @@ class Store:
             (config_hash(config),),
         ).fetchone()
         return row["id"] if row else None
+
+    def update_config(self, run_id: str, config: dict[str, Any]) -> None:
+        """Record what a run learned while starting (a compute ladder's calibrated knobs); the resume hash stays."""
+        with self.db:
+            self.db.execute("UPDATE runs SET config_json = ? WHERE id = ?", (json.dumps(config, sort_keys=True), run_id))
 
     def finish_run(self, run_id: str) -> None:
         with self.db:
@@ -281,4 +287,4 @@ def _sample_row(r: sqlite3.Row) -> SampleRow:
         token_logprobs=None if lp is None else tuple(json.loads(lp)),
         group_size=r["group_size"],
     )
-    return SampleRow(int(r["id"]), g, r["joules"], bool(r["energy_measured"]), r["energy_method"])
+    return SampleRow(int(r["id"]), g, r["joules"], bool(r["energy_measured"]), r["energy_method"], r["prompt"])

@@ -66,7 +66,8 @@ class SweepConfig:
     backend_options: dict[str, Any] = field(default_factory=dict)
     strategies: list[str] = field(default_factory=lambda: ["greedy", "majority", "best-of-n"])
     n: int = 16
-    ladder: list[int] | None = None
+    ladder: list[float] | None = None  # rungs in `budget_unit`
+    budget_unit: str = "samples"  # "samples" | "tokens" | "flops" (per problem; see compute_ladder.py)
     problems: int = 30
     seed: int = 0
     usd_per_hour: float | None = 2.0  # a user setting: FACTS.md quotes $1.5-$4 per GPU-hour (2026, secondary)
@@ -82,12 +83,21 @@ class SweepConfig:
             raise ConfigError(f"--problems must be at least 1 (got {self.problems})")
         if not self.strategies:
             raise ConfigError("give at least one --strategy")
+        if self.budget_unit not in ("samples", "tokens", "flops"):
+            raise ConfigError(f"unknown budget unit '{self.budget_unit}'; valid budget units: flops, samples, tokens")
+        if self.budget_unit != "samples":
+            if not self.ladder or any(b <= 0 for b in self.ladder):
+                raise ConfigError(f"--budget-unit {self.budget_unit} needs a --ladder of positive budgets, e.g. 1e10,3e10,1e11")
+            return
         for k in self.rungs():
-            if k < 1 or k > self.n:
-                raise ConfigError(f"ladder rung {k} is outside 1..{self.n} (--n)")
+            if k < 1 or k > self.n or k != int(k):
+                raise ConfigError(f"ladder rung {k} is not a whole number in 1..{self.n} (--n)")
 
     def rungs(self) -> list[int]:
-        return sorted(set(self.ladder)) if self.ladder else default_ladder(self.n)
+        """Sample-count rungs (budget unit 'samples'); compute ladders are mapped per strategy at run time."""
+        if self.budget_unit != "samples":
+            return default_ladder(self.n)
+        return sorted({int(k) for k in self.ladder}) if self.ladder else default_ladder(self.n)
 
     def pricing(self) -> Pricing:
         return Pricing(self.usd_per_hour, self.usd_per_m_prompt, self.usd_per_m_completion)
@@ -97,7 +107,8 @@ class SweepConfig:
         return {
             "task": self.task, "task_options": self.task_options, "backend": self.backend, "model_id": model_id,
             "strategies": [spec_key(*parse_spec(s)) for s in self.strategies], "n": self.n, "ladder": self.rungs(),
-            "problems": self.problems, "seed": self.seed,
+            "problems": self.problems, "seed": self.seed, "budget_unit": self.budget_unit,
+            "budgets": self.ladder if self.budget_unit != "samples" else None,
         }
 
 
@@ -195,13 +206,19 @@ class Sweep:
             run_id, [(i, p.id, self.task.prompt(p), p.reference, p.inputs, p.metadata) for i, p in enumerate(problems)]
         )
         rungs = cfg.rungs()
+        per_strategy = {key: s.budgets(rungs) for key, s in self.strategies.items()}
+        if cfg.budget_unit != "samples":
+            from oomlab.compute_ladder import calibrate
+
+            per_strategy = calibrate(self, run_id, problems[0], metered)
+            self.store.update_config(run_id, {**identity, "rungs_by_strategy": per_strategy})
         total = len(problems) * len(self.strategies)
         done = 0
         for i, problem in enumerate(problems):
             before = (metered.drawn, metered.reused)
             self._prefetch(problem, metered, rungs)
             for key, strategy in self.strategies.items():
-                self._attempt(run_id, i, problem, key, strategy, metered, rungs)
+                self._attempt(run_id, i, problem, key, strategy, metered, per_strategy[key])
                 done += 1
                 if progress:
                     progress(done, total, key)
@@ -236,8 +253,7 @@ class Sweep:
         return 1 if params.greedy else self.config.n
 
     def _attempt(self, run_id: str, i: int, problem: Any, key: str, strategy: Strategy, metered: MeteredBackend,
-                 rungs: list[int]) -> None:
-        budgets = strategy.budgets(rungs)
+                 budgets: list[int]) -> None:
         if isinstance(strategy, DrawStrategy):
             params = strategy.sampling(self.task)
             n = self._draw_size(params)

@@ -4,7 +4,8 @@ Draw strategies: rung k is estimated from the one stored draw of N samples (exac
 over k-subsets, see analysis/estimators.py). Its cost is what a deployment at budget k pays: the
 prompt once plus k completions (FLOPs: prompt_flops(P) + k · mean completion FLOPs); seconds,
 joules and dollars are k × the mean per-sample share of the draw's wall time and energy.
-Other strategies: each rung was run for real; its cost is the sum of the samples it caused.
+Other strategies: each rung was run for real; its cost is the samples it caused, each distinct
+prompt paid once in full (ledger.attempt_cost), seconds/joules/dollars as apportioned when drawn.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from oomlab.analysis.bootstrap import bootstrap_ci
-from oomlab.ledger import HUMAN_TOKENS_PER_MINUTE, charge, completion_flops, flops_known, prompt_flops
+from oomlab.ledger import HUMAN_TOKENS_PER_MINUTE, attempt_cost, charge, completion_flops, flops_known, prompt_flops
 from oomlab.store import AttemptRow, SampleRow, Store
 from oomlab.strategies.base import Draw, DrawStrategy, create_strategy
 
@@ -71,10 +72,13 @@ def run_curves(store: Store, run_id: str, n_boot: int = 2000) -> list[Curve]:
         opts = dict(options.get(key, {"name": key}))
         strategy = create_strategy(opts.pop("name"), **opts)
         if isinstance(strategy, DrawStrategy):
-            ks = strategy.budgets(rungs_cfg)
+            ks = info.config.get("rungs_by_strategy", {}).get(key) or strategy.budgets(rungs_cfg)
             acc, cost = _draw_rungs(strategy, mine, samples, info, ks)
         else:
-            ks = sorted({a.budget for a in mine})
+            # rungs every problem reached (a compute ladder's calibration points exist for problem 0 only)
+            n_problems = len({a.problem_idx for a in mine})
+            ks = sorted(k for k in {a.budget for a in mine} if sum(a.budget == k for a in mine) == n_problems)
+            mine = [a for a in mine if a.budget in ks]
             acc, cost = _rerun_rungs(mine, samples, info, ks)
         mean, lo, hi = bootstrap_ci(acc, n_boot=n_boot, seed=0)
         rungs = [Rung(k, float(mean[j]), float(lo[j]), float(hi[j]), *(float(c) for c in cost[:, j])) for j, k in enumerate(ks)]
@@ -123,8 +127,9 @@ def _rerun_rungs(attempts: list[AttemptRow], samples: dict[int, SampleRow], info
     for a in attempts:
         j = ks.index(a.budget)
         acc[row[a.problem_idx], j] = float(a.correct)
-        for i in a.sample_ids:
-            r = samples[i]
+        rows = [samples[i] for i in a.sample_ids]
+        cost[:3, j] += attempt_cost(((r.prompt, r.generation) for r in rows), info.facts)
+        for r in rows:
             e = charge(r.generation, info.facts, r.joules, r.energy_measured, info.pricing)
-            cost[:, j] += (e.prompt_tokens, e.completion_tokens, e.flops, e.seconds, e.joules, e.dollars)
+            cost[3:, j] += (e.seconds, e.joules, e.dollars)
     return acc, cost / max(len(problems), 1)

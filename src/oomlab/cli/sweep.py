@@ -90,6 +90,14 @@ def run_and_report(config: SweepConfig, db: Path, plot: Optional[Path], as_json:
     return result.run_id
 
 
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"--ladder takes numbers separated by commas, got '{text}'") from None
+    return int(value) if value.is_integer() else value
+
+
 @app.command()
 def sweep(
     task: Optional[str] = typer.Option(None, "--task", "-t", help="Task name: arithmetic, gsm8k, jsonl, ... (see `oomlab tasks`)."),
@@ -98,7 +106,10 @@ def sweep(
         help="Strategy, repeatable; options after a colon: majority, best-of-n, best-of-n:scorer=logprob, sample:temperature=1.0.",
     ),
     n: Optional[int] = typer.Option(None, "--n", "-n", help="N: samples drawn per problem; every rung k <= N is estimated from this one draw."),
-    ladder: Optional[str] = typer.Option(None, help="Budget rungs, comma-separated (default 1,2,4,...,N)."),
+    ladder: Optional[str] = typer.Option(None, help="Budget rungs, comma-separated: samples (default 1,2,4,...,N), or compute per problem with --budget-unit."),
+    budget_unit: Optional[str] = typer.Option(
+        None, help="samples (default), tokens or flops: with tokens/flops every strategy's knob is calibrated so all sit at the same compute.",
+    ),
     problems: Optional[int] = typer.Option(None, "--problems", "-p", help="Number of problems."),
     seed: Optional[int] = typer.Option(None, help="Seed for problems and samples."),
     backend: Optional[str] = typer.Option(None, "--backend", "-b", help="llamacpp (embedded, default) or openai (any OpenAI-compatible server)."),
@@ -125,7 +136,8 @@ def sweep(
     flags = {
         "task": task, "n": n, "problems": problems, "seed": seed, "backend": backend,
         "strategies": list(strategy) if strategy else None,
-        "ladder": [int(x) for x in ladder.split(",")] if ladder else None,
+        "ladder": [_number(x) for x in ladder.split(",")] if ladder else None,
+        "budget_unit": budget_unit,
         "usd_per_hour": usd_per_hour, "usd_per_m_prompt": usd_per_m_prompt,
         "usd_per_m_completion": usd_per_m_completion, "tdp_watts": tdp_watts,
     }
