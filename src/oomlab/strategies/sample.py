@@ -25,7 +25,7 @@ class Sample(DrawStrategy):
     def estimate(self, draw: Draw, k: int) -> float:
         """Mean correctness of the draw: unbiased for one sample's accuracy, with variance falling as 1/N."""
         if k != 1:
-            raise ValueError(f"sample runs at budget 1 only, got k={k}")
+            raise ValueError(f"{self.name} runs at budget 1 only, got k={k}")
         if not draw.n:
             raise ValueError("empty draw")
         return sum(draw.correct) / draw.n
