@@ -12,6 +12,9 @@ comparison is paired, and the 2-core machine decodes each sample once. Its gener
 those samples' tokens either way. `--live` makes adaptive draw its own samples (one request per
 batch; slow on a CPU, and the wall-time column then means something).
 
+Adaptive's `hold` and `min_n` defaults were chosen on problem seeds 1 and 2 (see the strategy's
+docstring); the default run here, 500 problems from seed 8, played no part in choosing them.
+
 Target: adaptive's accuracy within majority@N's 95% bootstrap interval, with <= 50% of its
 generated (completion) tokens. Adaptive re-sends the prompt with every batch, so its prompt
 tokens are reported too: on a backend without a prompt cache they are paid again.
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
 
 import numpy as np
 
@@ -62,12 +66,16 @@ class DrawReplay:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--problems", type=int, default=35)
+    ap.add_argument("--problems", type=int, default=500)
     ap.add_argument("--n", type=int, default=16, help="majority's sample count, and adaptive's cap")
     ap.add_argument("--threshold", type=float, default=0.95, help="Beta criterion: stop when P(leader ahead) >= this")
+    ap.add_argument("--hold", type=float, default=AdaptiveMajority().hold,
+                    help="stop when P(the cap's vote returns today's answer) >= this (0: off)")
+    ap.add_argument("--min-n", type=int, default=AdaptiveMajority().min_n,
+                    help="give up after this many samples if no answer has repeated (0: off)")
     ap.add_argument("--batch", type=int, default=1, help="adaptive's samples per request")
     ap.add_argument("--difficulty", type=int, default=None, help="arithmetic level 1-5 (default: a mix)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=8, help="problem seed (1 and 2 chose the defaults)")
     ap.add_argument("--live", action="store_true", help="adaptive draws its own samples instead of replaying the draw")
     args = ap.parse_args()
 
@@ -75,7 +83,9 @@ def main() -> None:
     problems = task.problems(args.problems, args.seed)
     backend = LlamaCppBackend(n_ctx=2048, max_parallel=args.n)
     replay = DrawReplay(backend)
-    majority, adaptive = Majority(), AdaptiveMajority(threshold=args.threshold, batch=args.batch)
+    majority = Majority()
+    adaptive = AdaptiveMajority(threshold=args.threshold, hold=args.hold, min_n=args.min_n, batch=args.batch)
+    stops: Counter = Counter()
     rows = {"majority": [], "adaptive": []}  # (correct, prompt tokens, completion tokens, seconds, samples)
     for i, problem in enumerate(problems):
         t0 = time.perf_counter()
@@ -90,6 +100,7 @@ def main() -> None:
                                  sum(g.completion_tokens for g in draw.generations), time.perf_counter() - t0, args.n))
         t0 = time.perf_counter()
         attempt = adaptive.solve(problem, task, backend if args.live else replay, args.n, args.seed)
+        stops[attempt.trace["stop"]] += 1
         requests = -(-len(attempt.generations) // args.batch)
         rows["adaptive"].append((attempt.correct, requests * attempt.generations[0].prompt_tokens,
                                  sum(g.completion_tokens for g in attempt.generations), time.perf_counter() - t0,
@@ -102,16 +113,17 @@ def main() -> None:
     if not args.live:
         print(f"adaptive's samples: {replay.replayed} served from majority's draw, {replay.drawn} drawn "
               "(its seconds column is replay time; --live to time it)")
-    print(f"{'strategy':<28} {'accuracy [95% CI]':<22} {'samples':>8} {'gen tokens':>11} {'prompt tok':>11} "
+    print(f"{'strategy':<44} {'accuracy [95% CI]':<22} {'samples':>8} {'gen tokens':>11} {'prompt tok':>11} "
           f"{'seconds':>8}")
     stats = {}
     for name, label in (("majority", f"majority@{args.n}"),
-                        ("adaptive", f"adaptive (cap {args.n}, p>={args.threshold})")):
+                        ("adaptive", f"adaptive (cap {args.n}, hold {args.hold}, min_n {args.min_n})")):
         a = np.array(rows[name], dtype=float)
         mean, lo, hi = bootstrap_ci(a[:, 0], seed=0)
         stats[name] = (mean, lo, hi, a[:, 2].sum())
-        print(f"{label:<28} {mean:.3f} [{lo:.3f}, {hi:.3f}]   {a[:, 4].mean():8.2f} {a[:, 2].sum():11.0f} "
+        print(f"{label:<44} {mean:.3f} [{lo:.3f}, {hi:.3f}]   {a[:, 4].mean():8.2f} {a[:, 2].sum():11.0f} "
               f"{a[:, 1].sum():11.0f} {a[:, 3].sum():8.1f}")
+    print("adaptive's stops: " + ", ".join(f"{reason} {count}" for reason, count in stops.most_common()))
     levels = sorted({p.difficulty for p in problems})
     if len(levels) > 1:
         print("per level: level, problems, majority acc, adaptive acc, adaptive mean samples")

@@ -25,7 +25,7 @@ from oomlab.problem import Problem
 from oomlab.scorers import SCORERS, Candidate, create_scorer
 from oomlab.scorers.judge import parse_grade, parse_verdict
 from oomlab.strategies import STRATEGIES, Attempt, Strategy, create_strategy
-from oomlab.strategies.adaptive_majority import AdaptiveMajority, leader_probability, should_stop
+from oomlab.strategies.adaptive_majority import AdaptiveMajority, leader_probability, p_answer_holds, should_stop
 from oomlab.strategies.revise import split_question
 from oomlab.strategies.scaffold import parse_choice
 from oomlab.strategies.tool import Tool, open_question
@@ -236,30 +236,68 @@ def test_beta_criterion_values():
 
 
 def test_stops_early_on_a_unanimous_vote():
+    # the Beta rule alone: unanimous stops at 4 (1 - 2^-5 >= 0.95)
     backend = ScriptedBackend([" 7"])
-    attempt = AdaptiveMajority().solve(PROBLEMS[0], TASK, backend, 16, seed=0)
-    assert attempt.answer == "7" and attempt.trace["n"] == 4 and attempt.trace["settled"]
+    attempt = AdaptiveMajority(hold=0).solve(PROBLEMS[0], TASK, backend, 16, seed=0)
+    assert attempt.answer == "7" and attempt.trace["n"] == 4 and attempt.trace["stop"] == "settled"
     assert len(attempt.generations) == 4 == backend.requests  # one sample per request (batch=1)
+    # with the hold rule, three agreeing samples already predict the cap's answer w.p. > 0.9
+    attempt = AdaptiveMajority().solve(PROBLEMS[0], TASK, ScriptedBackend([" 7"]), 16, seed=0)
+    assert attempt.answer == "7" and attempt.trace["n"] == 3 and attempt.trace["stop"] == "holds"
 
 
 def test_does_not_stop_on_a_split_vote():
-    attempt = AdaptiveMajority(give_up=0).solve(PROBLEMS[0], TASK, ScriptedBackend([" 7", " 8"]), 16, seed=0)
+    attempt = AdaptiveMajority().solve(PROBLEMS[0], TASK, ScriptedBackend([" 7", " 8"]), 16, seed=0)
     assert attempt.trace["n"] == 16 and not attempt.trace["settled"] and attempt.trace["stop"] == "cap"
     assert attempt.answer in ("7", "8")
 
 
-def test_gives_up_when_no_majority_forms():
-    # four answers in turn: the leader never holds half the samples; the Beta posterior of its
-    # share (Beta(v1+1, n-v1+1)) puts < 5% above 1/2 from n = 10 (v1 = 3) on, well before the cap
-    attempt = AdaptiveMajority().solve(PROBLEMS[0], TASK, ScriptedBackend([" 1", " 2", " 3", " 4"]), 16, seed=0)
-    assert attempt.trace["stop"] == "no-consensus" and attempt.trace["n"] < 16 and not attempt.trace["settled"]
-    # a split between two answers keeps a majority possible: it runs to the cap
-    split = AdaptiveMajority().solve(PROBLEMS[0], TASK, ScriptedBackend([" 7", " 8"]), 16, seed=0)
-    assert split.trace["stop"] == "cap"
+def test_gives_up_when_no_answer_repeats():
+    attempt = AdaptiveMajority().solve(PROBLEMS[0], TASK, ScriptedBackend([" 1", " 2", " 3", " 4", " 5"]), 16, seed=0)
+    assert attempt.trace["stop"] == "no-repeat" and attempt.trace["n"] == 4 and not attempt.trace["settled"]
+    assert AdaptiveMajority(min_n=6).solve(PROBLEMS[0], TASK, ScriptedBackend([" 1", " 2", " 3", " 4", " 5", " 6"]),
+                                           16, seed=0).trace["n"] == 6
+    off = AdaptiveMajority(min_n=0, hold=0).solve(PROBLEMS[0], TASK, ScriptedBackend([" 1", " 2", " 3", " 4"]), 16)
+    assert off.trace["stop"] == "cap"
+
+
+def test_a_plurality_that_the_cap_cannot_overturn_stops():
+    # 7 leads 8 by 6 to 4 with one sample left: the Beta rule (a majority of the top two) is not
+    # sure, but no twelfth sample can overturn the plurality, so the hold rule stops one early
+    texts = [" 7", " 8"] * 4 + [" 7", " 9", " 7", " 8"]
+    votes = Counter(TASK.extract(t) for t in texts[:11])
+    assert not should_stop(votes, 0.95) and p_answer_holds([6, 4, 1], 0, 0, 1) == 1.0
+    attempt = AdaptiveMajority(min_n=0).solve(PROBLEMS[0], TASK, ScriptedBackend(texts), 12, seed=0)
+    assert attempt.trace["stop"] == "holds" and attempt.answer == "7" and attempt.trace["n"] == 11
+
+
+def exact_holds(counts: tuple[int, ...], leader: int, abstained: int, remaining: int, alpha: float) -> float:
+    """Brute force: every path of the Polya urn, weighted by its probability."""
+    if remaining == 0:
+        top = max(counts)
+        tied = [i for i, c in enumerate(counts) if c == top]
+        return (leader in tied) / len(tied)
+    total = sum(counts) + abstained + alpha
+    p = abstained / total * exact_holds(counts, leader, abstained + 1, remaining - 1, alpha) if abstained else 0.0
+    for i, c in enumerate(counts):
+        bumped = counts[:i] + (c + 1,) + counts[i + 1 :]
+        p += c / total * exact_holds(bumped, leader, abstained, remaining - 1, alpha)
+    return p + alpha / total * exact_holds(counts + (1,), leader, abstained, remaining - 1, alpha)
+
+
+@settings(max_examples=25, deadline=None)
+@given(counts=st.lists(st.integers(1, 4), min_size=1, max_size=3), abstained=st.integers(0, 2),
+       remaining=st.integers(0, 5), alpha=st.sampled_from([0.5, 1.0, 2.0]), data=st.data())
+def test_hold_probability_matches_brute_force(counts, abstained, remaining, alpha, data):
+    leader = data.draw(st.integers(0, len(counts) - 1))
+    exact = exact_holds(tuple(counts), leader, abstained, remaining, alpha)
+    estimate = p_answer_holds(counts, leader, abstained, remaining, alpha=alpha, sims=20000, seed=1)
+    assert estimate == pytest.approx(exact, abs=0.015)  # 20000 paths: standard error <= 0.0036
 
 
 def test_abstentions_do_not_count_as_votes():
-    attempt = AdaptiveMajority(give_up=0).solve(PROBLEMS[0], TASK, ScriptedBackend([" 7", " ?", " ?"]), 9, seed=0)
+    attempt = AdaptiveMajority(hold=0, min_n=0).solve(PROBLEMS[0], TASK, ScriptedBackend([" 7", " ?", " ?"]), 9,
+                                                      seed=0)
     assert attempt.trace["n"] == 9 and attempt.trace["answers"].count("7") == 3 and not attempt.trace["settled"]
 
 
@@ -271,7 +309,7 @@ def test_never_exceeds_the_cap(texts, cap, batch, threshold):
     assert 1 <= attempt.trace["n"] == len(attempt.generations) <= cap
     assert len({g.seed for g in attempt.generations}) == attempt.trace["n"]  # no sample drawn twice
     if attempt.trace["n"] < cap:
-        assert attempt.trace["settled"] or attempt.trace["stop"] == "no-consensus"
+        assert attempt.trace["stop"] in ("settled", "holds", "no-repeat")
 
 
 # ---------------------------------------------------------------- parsing

@@ -128,7 +128,7 @@ class Logistic(Law):
 
     def inverse(self, target, theta):
         f, c, s, m = self._full(np.atleast_2d(theta))
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf where p -> 1 is the answer
             p = (target - f) / (c - f)
             u = m + logit(np.clip(p, 1e-300, 1 - 1e-16)) / s
             out = np.where(p >= 1, np.inf, np.where(p <= 0, 0.0, 10.0**u))
