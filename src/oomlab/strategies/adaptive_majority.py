@@ -35,7 +35,6 @@ still lists every sample it used.
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -46,6 +45,7 @@ from oomlab.backends.base import Backend, GenRequest, Generation, SamplingParams
 from oomlab.errors import ConfigError
 from oomlab.problem import Problem
 from oomlab.strategies.base import STRATEGIES, Attempt, Strategy, draw_seeds
+from oomlab.strategies.majority import plurality
 from oomlab.strategies.revise import with_temperature
 
 if TYPE_CHECKING:
@@ -169,10 +169,3 @@ class AdaptiveMajority(Strategy):
         return {"name": self.name, "threshold": self.threshold, "hold": self.hold, "min_n": self.min_n,
                 "batch": self.batch, "temperature": self.temperature}
 
-
-def plurality(votes: Counter, seed: int) -> str | None:
-    """The most-voted answer, ties broken by the seed (as majority breaks them); None without votes."""
-    if not votes:
-        return None
-    top = max(votes.values())
-    return random.Random(seed).choice([a for a, v in votes.items() if v == top])

@@ -10,6 +10,14 @@ from oomlab.analysis.estimators import majority_at_k
 from oomlab.strategies.base import STRATEGIES, Draw, DrawStrategy
 
 
+def plurality(votes: Counter, seed: int) -> str | None:
+    """The most-voted answer, a tie broken uniformly with `seed` over answers in order of first appearance."""
+    if not votes:
+        return None
+    top = max(votes.values())
+    return random.Random(seed).choice([a for a, v in votes.items() if v == top])
+
+
 @STRATEGIES.register("majority")
 class Majority(DrawStrategy):
     description: ClassVar[str] = "self-consistency: plurality vote over n sampled answers (Wang et al. 2022)"
@@ -24,12 +32,8 @@ class Majority(DrawStrategy):
 
         A tie between top answers is broken uniformly at random with `seed` (what maj@k assumes).
         """
-        votes = Counter(a for a in draw.answers if a is not None)  # insertion order: first appearance
-        if not votes:
-            return None
-        top = max(votes.values())
-        winner = random.Random(seed).choice([a for a, v in votes.items() if v == top])
-        return draw.answers.index(winner)
+        winner = plurality(Counter(a for a in draw.answers if a is not None), seed)
+        return None if winner is None else draw.answers.index(winner)
 
     def estimate(self, draw: Draw, k: int) -> float:
         """maj@k: exact expected correctness of the vote on a random k-subset of the draw."""
