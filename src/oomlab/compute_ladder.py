@@ -35,7 +35,7 @@ def knobs_for(budgets: list[float], fixed: float, per_unit: float, cap: int) -> 
 
 def calibrate(sweep: Sweep, run_id: str, problem: Problem, metered: MeteredBackend) -> dict[str, list[int]]:
     """Knob values per strategy key for the sweep's compute ladder, measured on `problem` (index 0)."""
-    cfg, facts, unit = sweep.config, metered.facts, sweep.config.budget_unit
+    cfg, unit = sweep.config, sweep.config.budget_unit
     budgets = [float(b) for b in cfg.ladder or []]
     out: dict[str, list[int]] = {}
     for key, strategy in sweep.strategies.items():

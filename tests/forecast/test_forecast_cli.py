@@ -129,7 +129,9 @@ def test_plot_writes_a_real_png(tmp_path: Path):
 
 @pytest.fixture
 def fake_store(monkeypatch, tmp_path: Path) -> Path:
-    """Stands in for oomlab.store.Store (the lead's module), with one run in it."""
+    """A Store with one run of round totals, so the derived figures (J/token, $/M tokens) are exact.
+
+    test_an_unknown_run_in_a_real_store below runs the real Store."""
 
     class Store:
         def __init__(self, path):
@@ -141,6 +143,9 @@ def fake_store(monkeypatch, tmp_path: Path) -> Path:
             return LedgerTotals(samples=8, prompt_tokens=400, completion_tokens=4_000, flops=2e12, seconds=20.0,
                                 joules=800.0, energy_measured=False, dollars=0.004, human_minutes=40.0,
                                 model_id="gemma-3-270m")
+
+        def close(self) -> None:
+            pass
 
     module = types.ModuleType("oomlab.store")
     module.Store = Store  # type: ignore[attr-defined]

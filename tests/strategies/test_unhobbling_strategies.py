@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 
 from oomlab.backends.base import GenRequest, Generation
 from oomlab.errors import ConfigError
-from oomlab.problem import Problem
 from oomlab.scorers import SCORERS, Candidate, create_scorer
 from oomlab.scorers.judge import parse_grade, parse_verdict
 from oomlab.strategies import STRATEGIES, Attempt, Strategy, create_strategy

@@ -9,19 +9,12 @@ from oomlab.errors import OomlabError
 
 
 def _mount() -> None:
-    from oomlab.cli import runs, sweep  # noqa: F401  (commands register on import)
+    # commands register on import, in --help's order; a broken module fails loudly, not silently
+    from oomlab.cli import sweep  # noqa: F401, I001
+    from oomlab.cli import runs  # noqa: F401
+    from oomlab.cli import report, trace, strategies, ooms  # noqa: F401
 
-    try:
-        from oomlab.cli import ooms
-
-        app.add_typer(ooms.app, name="ooms")
-    except ImportError:  # pragma: no cover
-        pass
-    for optional in ("strategies", "report", "trace"):
-        try:
-            __import__(f"oomlab.cli.{optional}")
-        except ImportError:
-            pass
+    app.add_typer(ooms.app, name="ooms")
 
 
 _mount()

@@ -1,0 +1,124 @@
+"""`oomlab ooms --run RUN_ID`: a measured run beside the reference figures (the app's callback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from oomlab.cli.ooms.common import (
+    _META_KEY,
+    DataOpt,
+    JsonOpt,
+    _console,
+    _emit_json,
+    _g,
+    _load_totals,
+    _Options,
+    _reference,
+    app,
+)
+from oomlab.errors import ConfigError
+from oomlab.forecast import conversions as conv
+from oomlab.forecast.measured import MeasuredFigures, measured_figures
+from oomlab.forecast.reference import ReferenceData
+
+# ---------------------------------------------------------------- measured run (callback)
+
+
+@app.callback(invoke_without_command=True)
+def ooms(
+    ctx: typer.Context,
+    run: Annotated[str | None, typer.Option("--run", help="A run id: show its measured figures beside the reference ones.")] = None,
+    db: Annotated[Path, typer.Option("--db", help="The SQLite database a sweep wrote.")] = Path("oomlab.db"),
+    data: DataOpt = None,
+    json_out: JsonOpt = False,
+    human_tokens_per_second: Annotated[
+        float, typer.Option(help="A human's pace for human-equivalent watts (seed estimate: 1 token/s).")
+    ] = conv.HUMAN_TOKENS_PER_SECOND,
+) -> None:
+    """Count the OOMs; with --run and no command, show a measured run beside the reference figures."""
+    if human_tokens_per_second <= 0:
+        raise ConfigError(f"--human-tokens-per-second must be positive, got {human_tokens_per_second}")
+    ctx.meta[_META_KEY] = _Options(run, db, list(data or []), json_out, human_tokens_per_second)
+    if ctx.invoked_subcommand is not None:
+        return
+    if run is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+    figures = measured_figures(_load_totals(db, run), human_tokens_per_second)
+    ref = _reference(ctx, None)
+    rows = _reference_rows(ref, human_tokens_per_second)
+    if json_out:
+        _emit_json({"run_id": run, "run": figures.as_dict(), "reference": rows,
+                    "human_tokens_per_second": human_tokens_per_second})
+        return
+    _print_measured(run, figures, rows, human_tokens_per_second)
+
+
+def _reference_rows(ref: ReferenceData, human_tps: float) -> list[dict[str, Any]]:
+    """Published and seed figures in the same units as a measured run."""
+    rows: list[dict[str, Any]] = []
+    for e in ref.energy:
+        rows.append({"figure": e.label, "joules_per_token": e.joules_per_token,
+                     "human_equivalent_watts": conv.human_equivalent_watts(e.joules_per_token, human_tps),
+                     "tokens_per_second": None, "usd_per_million_tokens": None,
+                     "energy": "measured" if e.measured else "estimated", "source": e.source})
+    fleet = conv.fleet_estimate(human_tokens_per_second=human_tps)
+    rows.append({"figure": f"seed: {conv.SEED_GPUS} GPUs × {conv.SEED_WATTS_PER_GPU:g} W, {conv.SEED_STREAMS} streams "
+                           f"at {conv.SEED_SPEED_VS_HUMAN:g}× human",
+                 "joules_per_token": fleet.joules_per_token,
+                 "human_equivalent_watts": conv.human_equivalent_watts(fleet.joules_per_token, human_tps),
+                 "tokens_per_second": conv.SEED_SPEED_VS_HUMAN * human_tps, "usd_per_million_tokens": None,
+                 "energy": "estimated", "source": "seed estimate (issue #5)"})
+    price = conv.energy_from_price()
+    rows.append({"figure": f"seed: ${conv.SEED_USD_PER_GPU_HOUR:g}/GPU-h at {conv.SEED_WATTS_PER_GPU:g} W, "
+                           f"${conv.SEED_USD_PER_MILLION_TOKENS:g}/M tokens",
+                 "joules_per_token": price.joules_per_token,
+                 "human_equivalent_watts": conv.human_equivalent_watts(price.joules_per_token, human_tps),
+                 "tokens_per_second": None, "usd_per_million_tokens": price.usd_per_million_tokens,
+                 "energy": "estimated",
+                 "source": f"seed estimate; {price.human_equivalent_watts:.2g} W at "
+                           f"{price.human_hours_per_million_tokens:g} human hours per million tokens"})
+    rows.append({"figure": f"human brain, {conv.HUMAN_BRAIN_WATTS:g} W at {human_tps:g} token/s",
+                 "joules_per_token": conv.joules_per_token_at(conv.HUMAN_BRAIN_WATTS, human_tps),
+                 "human_equivalent_watts": conv.HUMAN_BRAIN_WATTS, "tokens_per_second": human_tps,
+                 "usd_per_million_tokens": None, "energy": "estimated",
+                 "source": "conventional ≈20 W; seed essay 10–30 W"})
+    for capability in ref.capabilities():
+        latest = ref.price_series(capability)[-1]
+        rows.append({"figure": f"API price, {capability} level ({latest.model}, {latest.date})",
+                     "joules_per_token": None, "human_equivalent_watts": None, "tokens_per_second": None,
+                     "usd_per_million_tokens": latest.usd_per_million_tokens, "energy": "—",
+                     "source": latest.source})
+    return rows
+
+
+def _print_measured(run: str, f: MeasuredFigures, rows: list[dict[str, Any]], human_tps: float) -> None:
+    table = Table(title=f"Run {escape(run)} beside the reference figures (human pace {human_tps:g} token/s)")
+    table.add_column("figure", overflow="fold", ratio=1)
+    for name in ("J/token", "W at human pace", "tokens/s", "$/M tokens"):
+        table.add_column(name, overflow="fold", justify="right")
+    table.add_column("energy", no_wrap=True)
+    table.add_column("ref", no_wrap=True)
+    table.add_row(f"[bold]this run[/] ({escape(f.model_id or 'model ?')}, {f.samples} samples)", _g(f.joules_per_token),
+                  _g(f.human_equivalent_watts), _g(f.tokens_per_second), _g(f.usd_per_million_tokens),
+                  f"[bold]{f.energy_label}[/]", "")
+    sources: list[str] = []
+    for r in rows:
+        if r["source"] not in sources:
+            sources.append(r["source"])
+        table.add_row(escape(r["figure"]), _g(r["joules_per_token"]), _g(r["human_equivalent_watts"]),
+                      _g(r["tokens_per_second"]), _g(r["usd_per_million_tokens"]), r["energy"],
+                      str(sources.index(r["source"]) + 1))
+    console = _console()
+    console.print(table)
+    for i, source in enumerate(sources, 1):
+        console.print(f"[dim]{i}. {escape(source)}[/]")
+    console.print(f"{f.completion_tokens:g} completion tokens = {conv.tokens_to_human_time(f.completion_tokens).phrase()} "
+                  f"of human work at {conv.TOKENS_PER_HUMAN_MINUTE:g} tokens/minute.")
+    if not f.energy_measured:
+        console.print("[yellow]This run's energy is an estimate from a configured device power, not a meter reading.[/]")
