@@ -130,6 +130,7 @@ class AdaptiveMajority(Strategy):
         return with_temperature(task.sampling(), self.temperature)
 
     def stop_reason(self, votes: Counter, n: int, budget: int, seed: int) -> str | None:
+        """Why to stop after n samples (the module docstring's rules 1, 3, 2, cheapest first), or None."""
         if should_stop(votes, self.threshold):
             return "settled"
         if no_repeat(votes, n, self.min_n):

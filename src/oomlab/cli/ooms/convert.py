@@ -107,6 +107,14 @@ def _print_dict(title: str, values: dict[str, Any]) -> None:
     _console().print(table)
 
 
+def _show(ctx: typer.Context, json_out: bool, title: str, values: dict[str, Any]) -> None:
+    """One conversion's result: JSON when asked for, else a two-column table."""
+    if _wants_json(ctx, json_out):
+        _emit_json(values)
+    else:
+        _print_dict(title, values)
+
+
 @convert_app.command("fleet")
 def convert_fleet(
     ctx: typer.Context,
@@ -118,10 +126,7 @@ def convert_fleet(
 ) -> None:
     """A serving fleet in human terms (defaults: the seed estimate, about 1 W per human-equivalent)."""
     est = conv.fleet_estimate(gpus, watts, streams, speed, _options(ctx).human_tokens_per_second)
-    if _wants_json(ctx, json_out):
-        _emit_json(est.as_dict())
-        return
-    _print_dict("Serving fleet in human-equivalents", est.as_dict())
+    _show(ctx, json_out, "Serving fleet in human-equivalents", est.as_dict())
 
 
 @convert_app.command("price-energy")
@@ -135,10 +140,7 @@ def convert_price_energy(
 ) -> None:
     """Energy behind a token price: GPU-hours per M tokens × watts, per human hour replaced."""
     est = conv.energy_from_price(usd_per_gpu_hour, watts, usd_per_million, human_hours_per_million)
-    if _wants_json(ctx, json_out):
-        _emit_json(est.as_dict())
-        return
-    _print_dict("Energy implied by a token price", est.as_dict())
+    _show(ctx, json_out, "Energy implied by a token price", est.as_dict())
 
 
 @convert_app.command("cost")
@@ -159,10 +161,7 @@ def convert_cost(
         assert usd_per_million is not None
         result = {"usd_per_gpu_hour": usd_per_gpu_hour, "usd_per_million_tokens": usd_per_million,
                   "tokens_per_second": conv.tokens_per_second_for_price(usd_per_gpu_hour, usd_per_million)}
-    if _wants_json(ctx, json_out):
-        _emit_json(result)
-        return
-    _print_dict("Serving cost", result)
+    _show(ctx, json_out, "Serving cost", result)
 
 
 @convert_app.command("cluster")
