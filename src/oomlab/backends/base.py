@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -60,6 +61,11 @@ class Generation:
     finish_reason: str = "stop"  # "stop" | "length" | "error"
     token_logprobs: tuple[float, ...] | None = None
     group_size: int = 1  # samples that shared this prompt's evaluation (prompt cost is split among them)
+    # Time spent waiting for this sample that is not device time (backoff, queueing, timed-out tries).
+    wait_seconds: float = 0.0
+    # Prompt tokens the server bills for this request (less `usage.prompt_tokens_details.cached_tokens`);
+    # None: the backend shares one prompt evaluation across the group (embedded engines).
+    billed_prompt_tokens: int | None = None
 
     @property
     def mean_logprob(self) -> float | None:
@@ -83,14 +89,42 @@ class ModelFacts:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Waste:
+    """Work a server did (or may have done) that produced no sample: a retried or abandoned request.
+
+    It is on the books beside the useful work, never dropped. `estimated` is True when the server did
+    not report the request's usage and the figures are inferred (e.g. from the retry that succeeded).
+    """
+
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float  # the server's time on it, as far as the client can tell
+    reason: str  # "HTTP 500", "ReadTimeout", "dropped connection", "cancelled", ...
+    url: str = ""
+    estimated: bool = True
+
+
+# Called once per finished sample, on the caller's thread, as soon as the sample is complete
+# (its index in request.seeds, the sample), so the Store can commit it before its siblings end.
+SampleCallback = Callable[[int, Generation], None]
+
+
 @runtime_checkable
 class Backend(Protocol):
     name: ClassVar[str]
     model_id: str
     facts: ModelFacts
 
-    def generate(self, request: GenRequest) -> list[Generation]:
-        """Draw request.n samples; one Generation per seed, in order."""
+    def generate(self, request: GenRequest, on_sample: SampleCallback | None = None) -> list[Generation]:
+        """Draw request.n samples; one Generation per seed, in order.
+
+        `on_sample(i, generation)` is called on the caller's thread as each sample finishes (any order);
+        if the request then fails, the samples already handed to it are not lost. Optional extras a
+        backend may have: `take_waste() -> list[Waste]` (work done that produced no sample, since the
+        last call), `remote: bool` (the compute happens elsewhere, so local energy counters do not apply)
+        and `server_watts: float | None` (the remote device's power, for an estimate).
+        """
         ...
 
     def close(self) -> None: ...
