@@ -28,6 +28,29 @@ class EnergyReading:
     method: str = ""
 
 
+class EnergySpan:
+    """Joules for the samples of one request, each charged as it is committed (before its siblings end).
+
+    Measured: the counter's average power since the span began × the sample's seconds, so the shares
+    of a batch add up to what the counter saw. Estimated: 50% of TDP × the sample's seconds.
+    """
+
+    def __init__(self, meter: EnergyMeter):
+        self.meter = meter
+        self.t0 = time.perf_counter()
+        self.e0 = meter._read() if meter.measured else 0.0
+
+    def joules(self, seconds: float) -> float:
+        m = self.meter
+        if not m.measured:
+            return TDP_FRACTION * m.tdp_watts * seconds
+        elapsed = time.perf_counter() - self.t0
+        delta = m._read() - self.e0
+        if delta < 0:  # RAPL wrapped
+            delta += sum(_max_range_uj(d) for d in m._rapl) / 1e6
+        return delta / elapsed * seconds if elapsed > 0 else 0.0
+
+
 class EnergyMeter:
     """Context manager source of joules for a window of work."""
 
@@ -48,6 +71,9 @@ class EnergyMeter:
         if self._rapl:
             return "measured (RAPL)"
         return f"estimated ({TDP_FRACTION:.0%} of {self.tdp_watts:g} W TDP)"
+
+    def span(self) -> EnergySpan:
+        return EnergySpan(self)
 
     def _read(self) -> float:
         if self._nvml:
@@ -109,3 +135,44 @@ def _nvml_handles() -> list[object]:
         return handles
     except Exception:
         return []
+
+
+class ServerPower:
+    """Energy of work done on a remote server: the local CPU's counter or TDP says nothing about it.
+
+    Unknown (NaN, labelled so) unless the user gives the server's power; then estimated as
+    watts × the request's service time, and labelled an estimate.
+    """
+
+    measured = False
+
+    def __init__(self, watts: float | None):
+        if watts is not None and not (watts > 0):
+            raise ValueError(f"server_watts must be a positive number, got {watts}")
+        self.watts = watts
+
+    @property
+    def method(self) -> str:
+        if self.watts is None:
+            return UNKNOWN_REMOTE
+        return f"estimated ({self.watts:g} W server power × service time)"
+
+    def span(self) -> ServerPower:
+        return self
+
+    def joules(self, seconds: float) -> float:
+        return float("nan") if self.watts is None else self.watts * seconds
+
+
+UNKNOWN_REMOTE = "unknown (remote server; pass -B server_watts=W for an estimate)"
+
+
+def energy_known(method: str) -> bool:
+    return not method.startswith("unknown")
+
+
+def meter_for(backend: object, tdp_watts: float = DEFAULT_TDP_WATTS, counter: str = "auto") -> EnergyMeter | ServerPower:
+    """A remote backend's energy is the server's, not this machine's; local backends read counters here."""
+    if getattr(backend, "remote", False):
+        return ServerPower(getattr(backend, "server_watts", None))
+    return EnergyMeter(tdp_watts, counter)

@@ -41,3 +41,7 @@ class ConfigError(OomlabError):
 
 class FitError(OomlabError):
     """A fit or extrapolation the data does not support."""
+
+
+class RunBusyError(OomlabError):
+    """The run is being written by another live process."""

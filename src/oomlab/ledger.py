@@ -63,9 +63,11 @@ class LedgerEntry:
     completion_tokens: int
     flops: float
     seconds: float
-    joules: float
+    joules: float  # NaN: unknown (a remote server without a power figure)
     energy_measured: bool
     dollars: float
+    billed_prompt_tokens: float = 0.0  # what a hosted API bills: each request's prompt, less cached tokens
+    wait_seconds: float = 0.0  # waiting that is not device time (backoff, queueing): shown, never charged
 
     @property
     def human_minutes(self) -> float:
@@ -78,6 +80,9 @@ def charge(generation: Generation, facts: ModelFacts, joules: float, energy_meas
     P, C = generation.prompt_tokens, generation.completion_tokens
     flops = prompt_flops(facts, P) * share + completion_flops(facts, P, C) if flops_known(facts) else float("nan")
     prompt_charged = P * share
+    # A server that bills per request charges each request's prompt (less its cached tokens), even
+    # when its prefix cache computed the prompt once; an embedded engine's shared prompt is paid once.
+    billed = prompt_charged if generation.billed_prompt_tokens is None else float(generation.billed_prompt_tokens)
     return LedgerEntry(
         prompt_tokens=prompt_charged,
         completion_tokens=C,
@@ -85,7 +90,9 @@ def charge(generation: Generation, facts: ModelFacts, joules: float, energy_meas
         seconds=generation.seconds,
         joules=joules,
         energy_measured=energy_measured,
-        dollars=pricing.dollars(generation.seconds, prompt_charged, C),
+        dollars=pricing.dollars(generation.seconds, billed, C),
+        billed_prompt_tokens=billed,
+        wait_seconds=generation.wait_seconds,
     )
 
 
@@ -119,6 +126,8 @@ class LedgerTotals:
     dollars: float
     human_minutes: float  # completion tokens at 100 tokens/minute
     model_id: str = ""
+    billed_prompt_tokens: float = 0.0
+    wait_seconds: float = 0.0
 
     @property
     def tokens(self) -> float:
@@ -138,6 +147,8 @@ class LedgerTotals:
             dollars=sum(e.dollars for e in es),
             human_minutes=sum(e.human_minutes for e in es),
             model_id=model_id,
+            billed_prompt_tokens=sum(e.billed_prompt_tokens for e in es),
+            wait_seconds=sum(e.wait_seconds for e in es),
         )
 
 

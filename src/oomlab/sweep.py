@@ -7,16 +7,19 @@ nothing is paid for twice, nothing is spent off the books, and a killed sweep lo
 
 from __future__ import annotations
 
+import inspect
+import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from oomlab import __version__
-from oomlab.backends.base import Backend, GenRequest, Generation, SamplingParams, create_backend
-from oomlab.energy import DEFAULT_TDP_WATTS, EnergyMeter
-from oomlab.errors import ConfigError
+from oomlab.backends.base import Backend, GenRequest, Generation, SampleCallback, SamplingParams, Waste, create_backend
+from oomlab.energy import DEFAULT_TDP_WATTS, EnergyMeter, ServerPower, meter_for
+from oomlab.errors import ConfigError, RunBusyError
 from oomlab.ledger import Pricing
-from oomlab.store import AttemptRow, Store, cache_key
+from oomlab.store import AttemptRow, NewSample, RunBusy, SampleRow, Store, cache_key, logprobs_key
 from oomlab.strategies.base import DrawStrategy, Strategy, create_strategy, draw_seeds
 from oomlab.tasks.base import Task, create_task
 
@@ -112,41 +115,115 @@ class SweepConfig:
         }
 
 
-class MeteredBackend:
-    """A backend seen through the Store: cached samples served, new ones measured and committed."""
+IDENTITY_FIELDS = ("task", "task_options", "backend", "model_id", "strategies", "n", "ladder", "problems", "seed",
+                   "budget_unit", "budgets", "model_sha256")
 
-    def __init__(self, backend: Backend, store: Store, meter: EnergyMeter, run_id: str | None = None):
+
+def config_differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """'n: run 8, this sweep 16' for each identity field on which two sweep records differ."""
+    return [f"{k}: run {stored.get(k)!r}, this sweep {wanted.get(k)!r}"
+            for k in IDENTITY_FIELDS if json.dumps(stored.get(k), sort_keys=True) != json.dumps(wanted.get(k), sort_keys=True)]
+
+
+class MeteredBackend:
+    """A backend seen through the Store: cached samples served, new ones measured and committed one by one.
+
+    Each sample is committed the moment the backend hands it over, so a kill or a failed sibling
+    loses only what was in flight. Work that produced no kept sample (a server's retried requests,
+    a sample another process committed first, a re-draw made only to add logprobs) is booked as
+    waste on the run, never dropped.
+    """
+
+    def __init__(self, backend: Backend, store: Store, meter: EnergyMeter | ServerPower, run_id: str | None = None):
         self.backend, self.store, self.meter, self.run_id = backend, store, meter, run_id
         self.model_id, self.facts = backend.model_id, backend.facts
         self.name = getattr(backend, "name", "backend")
         self.drawn_ids: set[int] = set()
         self.served_ids: set[int] = set()
         self._used: list[int] = []
+        try:
+            self._streams = "on_sample" in inspect.signature(backend.generate).parameters
+        except (TypeError, ValueError):
+            self._streams = False
 
-    def generate(self, request: GenRequest) -> list[Generation]:
+    def generate(self, request: GenRequest, on_sample: SampleCallback | None = None) -> list[Generation]:
         p = request.params
         keys = [cache_key(self.model_id, request.prompt, p, s) for s in request.seeds]
-        hits = self.store.cached(keys)
-        ok = {k: r for k, r in hits.items() if not request.logprobs or r.generation.token_logprobs is not None}
-        missing = [s for s, k in zip(request.seeds, keys) if k not in ok]
+        rows, stale = self._lookup(keys, request.logprobs)
+        missing = [i for i, k in enumerate(keys) if k not in rows]
         if missing:
-            # greedy requests differ only in seed: one draw serves them all
-            todo = missing[:1] if p.greedy else missing
-            sub = GenRequest(request.prompt, p, tuple(todo), request.logprobs, request.chat)
-            with self.meter.window() as reading:
-                gens = self.backend.generate(sub)
-            share = reading.joules / max(len(gens), 1)
-            rows = [
-                (cache_key(self.model_id, request.prompt, p, g.seed), self.model_id, request.prompt, p, g, share,
-                 reading.measured, reading.method)
-                for g in gens
-            ]
-            self.drawn_ids.update(self.store.add_samples(rows, self.run_id))
-            ok.update(self.store.cached([r[0] for r in rows]))
-        out = [ok[k] for k in keys]
+            todo = missing[:1] if p.greedy else missing  # greedy requests differ only in seed: one draw serves all
+            sub = GenRequest(request.prompt, p, tuple(request.seeds[i] for i in todo), request.logprobs, request.chat)
+            span = self.meter.span()
+            committed: set[int] = set()
+
+            def commit(j: int, g: Generation) -> None:
+                if j not in committed:
+                    committed.add(j)
+                    rows[keys[todo[j]]] = self._commit(keys[todo[j]], request, g, span, stale)
+
+            try:
+                if self._streams:
+                    gens = self.backend.generate(sub, on_sample=commit)
+                else:
+                    gens = self.backend.generate(sub)
+                for j, g in enumerate(gens):
+                    commit(j, g)
+            finally:
+                self._book_waste(span)
+            if p.greedy:
+                rows.update({k: rows[keys[todo[0]]] for k in keys})
+        out = [rows[k] for k in keys]
         self._used.extend(r.id for r in out)
         self.served_ids.update(r.id for r in out)
+        if on_sample is not None:
+            for i, r in enumerate(out):
+                on_sample(i, r.generation)
         return [r.generation for r in out]
+
+    def _lookup(self, keys: list[str], logprobs: bool) -> tuple[dict[str, SampleRow], dict[str, SampleRow]]:
+        """(usable cached rows, rows that exist but lack the logprobs this request needs)."""
+        wanted = keys + [logprobs_key(k) for k in keys] if logprobs else keys
+        hits = self.store.cached(wanted)
+        usable: dict[str, SampleRow] = {}
+        stale: dict[str, SampleRow] = {}
+        for k in keys:
+            row = hits.get(k)
+            if row is not None and (not logprobs or row.generation.token_logprobs is not None):
+                usable[k] = row
+            elif logprobs and logprobs_key(k) in hits:
+                usable[k] = hits[logprobs_key(k)]
+            elif row is not None:
+                stale[k] = row
+        return usable, stale
+
+    def _commit(self, key: str, request: GenRequest, g: Generation, span: Any, stale: dict[str, SampleRow]) -> SampleRow:
+        joules = span.joules(g.seconds)
+        old = stale.get(key)
+        if old is not None:
+            same = old.generation.text == g.text and old.generation.completion_tokens == g.completion_tokens
+            if same and g.token_logprobs is not None and self.store.add_logprobs(old.id, g.token_logprobs):
+                self._waste(Waste(g.prompt_tokens, g.completion_tokens, g.seconds, "re-drawn to add logprobs",
+                                  estimated=False), joules)
+                return self.store.samples([old.id])[old.id]
+            key = logprobs_key(key)  # a different text: a new sample under a new key, the old one untouched
+        row, inserted = self.store.add_sample(
+            NewSample(key, self.model_id, request.prompt, request.params, g, joules, self.meter.measured,
+                      self.meter.method), self.run_id)
+        if inserted:
+            self.drawn_ids.add(row.id)
+        else:
+            self._waste(Waste(g.prompt_tokens, g.completion_tokens, g.seconds,
+                              "drawn twice (another process committed this sample first)", estimated=False), joules)
+        return row
+
+    def _book_waste(self, span: Any) -> None:
+        take = getattr(self.backend, "take_waste", None)
+        for w in take() if take is not None else ():
+            self._waste(w, span.joules(w.seconds))
+
+    def _waste(self, w: Waste, joules: float) -> None:
+        self.store.add_waste(self.run_id, self.model_id, w, joules)
 
     @property
     def drawn(self) -> int:
@@ -186,20 +263,59 @@ class Sweep:
         self.specs = [parse_spec(s) for s in config.strategies]
         self.strategies: dict[str, Strategy] = {spec_key(n, o): create_strategy(n, **o) for n, o in self.specs}
         self.backend = backend or create_backend(config.backend, **config.backend_options)
-        self.meter = EnergyMeter(config.tdp_watts, config.energy_counter)
+        self.meter = meter_for(self.backend, config.tdp_watts, config.energy_counter)
 
-    def run(self, resume: str | None = None, progress: ProgressFn | None = None) -> SweepResult:
+    def run(self, resume: str | None = None, progress: ProgressFn | None = None, *, wait: bool = True,
+            on_wait: Callable[[RunBusy], None] | None = None, poll_s: float = 1.0) -> SweepResult:
+        """Run (or resume) the sweep to completion; samples are committed as they arrive.
+
+        Another live process writing the same run: wait for it (`wait`, telling `on_wait` once), or
+        raise RunBusyError naming its pid. A dead writer's run is taken over and resumed.
+        """
         cfg = self.config
         identity = self.config_record()
-        run_id = resume or self.store.resumable_run(identity)
-        resumed = run_id is not None
-        if run_id is None:
-            run_id = self.store.create_run(
+        told = False
+        while True:
+            claim = self._claim(identity, resume)
+            if not isinstance(claim, RunBusy):
+                break
+            if not wait:
+                raise RunBusyError(f"{claim.describe()}; wait for it to finish, or run again to resume it if it dies")
+            if on_wait is not None and not told:
+                on_wait(claim)
+                told = True
+            time.sleep(poll_s)
+        run_id, resumed = claim
+        finished = False
+        try:
+            with self.store.heartbeat(run_id):
+                drawn, reused = self._run_claimed(run_id, identity, progress)
+            self.store.finish_run(run_id)
+            finished = True
+        finally:
+            if not finished:
+                self.store.release(run_id)
+        return SweepResult(run_id, resumed, drawn, reused)
+
+    def _claim(self, identity: dict[str, Any], resume: str | None) -> tuple[str, bool] | RunBusy:
+        if resume is None:
+            cfg = self.config
+            return self.store.open_run(
                 identity, backend=cfg.backend, model_id=self.backend.model_id, facts=self.backend.facts,
                 task=cfg.task, energy_method=self.meter.method, pricing=cfg.pricing(), version=__version__,
             )
-        else:
-            self.store.run(run_id)  # raises for an unknown id
+        info = self.store.run(resume)  # raises for an unknown id
+        if info.finished:
+            raise ConfigError(f"run {resume} is finished ({info.finished_at}); nothing to resume "
+                              f"(`oomlab show {resume}` shows it)")
+        differ = config_differences(info.config, identity)
+        if differ:
+            raise ConfigError(f"--resume {resume}: the run was made with a different configuration: {'; '.join(differ)}")
+        busy = self.store.claim(resume)
+        return busy if busy is not None else (resume, True)
+
+    def _run_claimed(self, run_id: str, identity: dict[str, Any], progress: ProgressFn | None) -> tuple[int, int]:
+        cfg = self.config
         metered = MeteredBackend(self.backend, self.store, self.meter, run_id)
         problems = self.task.problems(cfg.problems, cfg.seed)
         self.store.add_problems(
@@ -215,7 +331,6 @@ class Sweep:
         total = len(problems) * len(self.strategies)
         done = 0
         for i, problem in enumerate(problems):
-            before = (metered.drawn, metered.reused)
             self._prefetch(problem, metered, rungs)
             for key, strategy in self.strategies.items():
                 self._attempt(run_id, i, problem, key, strategy, metered, per_strategy[key])
@@ -223,9 +338,7 @@ class Sweep:
                 if progress:
                     progress(done, total, key)
             metered.take_used()
-            self.store.count_samples(run_id, metered.drawn - before[0], metered.reused - before[1])
-        self.store.finish_run(run_id)
-        return SweepResult(run_id, resumed, metered.drawn, metered.reused)
+        return metered.drawn, metered.reused
 
     def config_record(self) -> dict[str, Any]:
         record = self.config.identity(self.backend.model_id)

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from oomlab.backends.base import BACKENDS, GenRequest, Generation, ModelFacts, SamplingParams
+from oomlab.backends.base import BACKENDS, GenRequest, Generation, ModelFacts, SampleCallback, SamplingParams
 from oomlab.errors import BackendError, ModelNotFoundError
 
 _backend_ready = False
@@ -255,7 +255,8 @@ class LlamaCppBackend:
             last = start + len(chunk) == len(tokens)
             self._fill([(t, start + j, 0, last and j == len(chunk) - 1) for j, t in enumerate(chunk)])
 
-    def generate(self, request: GenRequest) -> list[Generation]:
+    def generate(self, request: GenRequest, on_sample: SampleCallback | None = None) -> list[Generation]:
+        """Decode the n samples in batches of up to max_parallel; each is handed to on_sample when it stops."""
         prompt_tokens = self.tokenize(request.prompt)
         p = request.params
         per_seq = len(prompt_tokens) + p.max_tokens
@@ -268,23 +269,28 @@ class LlamaCppBackend:
         out: list[Generation] = []
         with self._lock:
             for start in range(0, request.n, chunk):
-                out.extend(self._generate_group(prompt_tokens, request, request.seeds[start : start + chunk]))
+                seeds = request.seeds[start : start + chunk]
+                done = None if on_sample is None else (lambda i, g, s=start: on_sample(s + i, g))
+                out.extend(self._generate_group(prompt_tokens, request, seeds, done))
         return out
 
-    def _generate_group(self, prompt_tokens: list[int], request: GenRequest, seeds: tuple[int, ...]) -> list[Generation]:
+    def _generate_group(self, prompt_tokens: list[int], request: GenRequest, seeds: tuple[int, ...],
+                        on_sample: SampleCallback | None) -> list[Generation]:
         lc, p, n = self._lc, request.params, len(seeds)
         P = len(prompt_tokens)
         t0 = time.perf_counter()
         lc.llama_memory_clear(self._mem, True)
         self._prefill(prompt_tokens)
-        st = _State(n, request.logprobs)
+        st = _State(n, request.logprobs, seeds, P, p, on_sample)
         samplers = [self._sampler(p, seed) for seed in seeds]
         try:
             if self.batched:  # sample i lives in sequence i; all share sequence 0's prompt cells
                 for s in range(1, n):
                     lc.llama_memory_seq_cp(self._mem, 0, s, -1, -1)
+                st.charge(range(n), time.perf_counter() - t0)  # the shared prompt: 1/n each
                 self._decode_loop(list(range(n)), {i: i for i in range(n)}, {i: -1 for i in range(n)}, 1, samplers, st, p, P, request.logprobs)
             else:  # the baseline: one sample after another, each reusing the cached prompt
+                st.charge(range(n), time.perf_counter() - t0)
                 for i in range(n):
                     lc.llama_memory_seq_cp(self._mem, 0, 1, 0, P - 1)
                     self._fill([(prompt_tokens[-1], P - 1, 1, True)])
@@ -293,44 +299,46 @@ class LlamaCppBackend:
         finally:
             for smp in samplers:
                 lc.llama_sampler_free(smp)
-        wall = time.perf_counter() - t0
-        return [
-            Generation(
-                text=_truncate_at_stop(st.texts[i].decode("utf-8", errors="replace"), p.stop),
-                prompt_tokens=P,
-                completion_tokens=st.counts[i],
-                seconds=wall / n,
-                seed=seeds[i],
-                finish_reason=st.finish[i],
-                token_logprobs=tuple(st.logps[i]) if request.logprobs else None,
-                group_size=n,
-            )
-            for i in range(n)
-        ]
+        return [st.generation(i) for i in range(n)]
 
     def _decode_loop(self, live: list[int], seq_of: dict[int, int], rows: dict[int, int], n_out: int,
                      samplers: list[Any], st: "_State", p: SamplingParams, P: int, want_logprobs: bool) -> None:
-        """Sample, append, and decode one token per live sample per step until all have stopped."""
+        """Sample, append, and decode one token per live sample per step until all have stopped.
+
+        Each step's wall time is split among the samples live in it, so a sample's seconds are
+        known the moment it stops, and the shares add up to the batch's wall time.
+        """
         lc = self._lc
+        mark = time.perf_counter()
         while live:
             toks = [lc.llama_sampler_sample(samplers[i], self._ctx, rows[i]) for i in live]
             if want_logprobs:
                 lp = self._logprobs(n_out, [max(rows[i], 0) for i in live], toks)
             still: list[int] = []
+            stopped: list[int] = []
             for j, (i, tok) in enumerate(zip(live, toks)):
                 st.counts[i] += 1
                 if want_logprobs:
                     st.logps[i].append(float(lp[j]))
                 if lc.llama_vocab_is_eog(self._vocab, tok):
                     st.finish[i] = "stop"
+                    stopped.append(i)
                     continue
                 st.texts[i] += self._piece(tok)
                 if p.stop and _hits_stop(st.texts[i], p.stop):
                     st.finish[i] = "stop"
+                    stopped.append(i)
                     continue
                 if st.counts[i] < p.max_tokens:
                     still.append(i)
+                else:
+                    stopped.append(i)
             last = dict(zip(live, toks))
+            now = time.perf_counter()
+            st.charge(live, now - mark)
+            mark = now
+            for i in stopped:
+                st.done(i)
             live = still
             if live:  # one token per live sample, all in one llama_decode
                 self._fill([(last[i], P + st.counts[i] - 1, seq_of[i], True) for i in live])
@@ -355,13 +363,37 @@ class LlamaCppBackend:
 
 
 class _State:
-    """Per-sample accumulators of one group."""
+    """Per-sample accumulators of one group, and the hand-over of each sample as it stops."""
 
-    def __init__(self, n: int, logprobs: bool):
+    def __init__(self, n: int, logprobs: bool, seeds: tuple[int, ...], P: int, params: SamplingParams,
+                 on_sample: SampleCallback | None):
         self.texts = [bytearray() for _ in range(n)]
         self.counts = [0] * n
         self.logps: list[list[float]] = [[] for _ in range(n)]
         self.finish = ["length"] * n
+        self.seconds = [0.0] * n
+        self.logprobs, self.seeds, self.P, self.params, self.on_sample = logprobs, seeds, P, params, on_sample
+
+    def charge(self, samples: Any, seconds: float) -> None:
+        samples = list(samples)
+        for i in samples:
+            self.seconds[i] += seconds / len(samples)
+
+    def generation(self, i: int) -> Generation:
+        return Generation(
+            text=_truncate_at_stop(self.texts[i].decode("utf-8", errors="replace"), self.params.stop),
+            prompt_tokens=self.P,
+            completion_tokens=self.counts[i],
+            seconds=self.seconds[i],
+            seed=self.seeds[i],
+            finish_reason=self.finish[i],
+            token_logprobs=tuple(self.logps[i]) if self.logprobs else None,
+            group_size=len(self.seeds),
+        )
+
+    def done(self, i: int) -> None:
+        if self.on_sample is not None:
+            self.on_sample(i, self.generation(i))
 
 
 def _hits_stop(text: bytes, stops: tuple[str, ...]) -> bool:

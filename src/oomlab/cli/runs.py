@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from oomlab.cli.app import app, console
+from oomlab.report.waste import waste_line
 from oomlab.store import DEFAULT_DB, Store
 
 
@@ -36,7 +37,7 @@ def runs(
         return
     t = Table(title=f"runs in {db}")
     for col in ("run", "created", "status", "task", "model", "strategies", "N", "problems", "drawn", "reused"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=col == "run")
     for r in rows:
         t.add_row(r.id, r.created_at, r.status, r.task, r.model_id, ", ".join(r.config.get("strategies", [])),
                   str(r.config.get("n")), str(r.config.get("problems")), str(r.samples_drawn), str(r.samples_reused))
@@ -56,12 +57,21 @@ def show(
     store = open_store(db)
     info = store.run(run_id)
     curves = run_curves(store, run_id)
+    covered, total = store.coverage(run_id)
+    waste = store.waste(run_id)
     if as_json:
-        print(json.dumps({"run_id": run_id, "energy_method": info.energy_method,
-                          "totals": store.run_totals(run_id).__dict__, "curves": [c.to_dict() for c in curves]}, indent=2))
+        print(json.dumps({"run_id": run_id, "status": info.status, "complete": info.finished,
+                          "problems_covered": covered, "problems": total, "energy_method": info.energy_method,
+                          "totals": store.run_totals(run_id).__dict__, "waste": waste.__dict__,
+                          "curves": [c.to_dict() for c in curves]}, indent=2))
         return
+    if not info.finished:
+        console.print(f"[yellow]run {run_id} is incomplete ({info.status}): it covers {covered} of {total} problems "
+                      f"so far[/yellow]")
     for c in curves:
         console.print(curve_table(c, info.energy_method))
+    if waste.requests:
+        console.print(waste_line(waste))
 
 
 @app.command()

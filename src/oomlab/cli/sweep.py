@@ -13,7 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from oomlab.cli.app import app, console
 from oomlab.errors import ConfigError
-from oomlab.store import DEFAULT_DB, Store
+from oomlab.report.waste import waste_line
+from oomlab.store import DEFAULT_DB, RunBusy, Store
 from oomlab.sweep import Sweep, SweepConfig, parse_spec
 
 
@@ -42,7 +43,8 @@ def _options(pairs: list[str], what: str) -> dict[str, Any]:
     return opts
 
 
-def run_and_report(config: SweepConfig, db: Path, plot: Optional[Path], as_json: bool, resume: Optional[str] = None) -> str:
+def run_and_report(config: SweepConfig, db: Path, plot: Optional[Path], as_json: bool, resume: Optional[str] = None,
+                   wait: bool = True) -> str:
     from oomlab.analysis.curves import run_curves
     from oomlab.report.plot import plot_curves
     from oomlab.report.tables import curve_table
@@ -61,8 +63,13 @@ def run_and_report(config: SweepConfig, db: Path, plot: Optional[Path], as_json:
         def progress(done: int, total: int, key: str) -> None:
             bar.update(job, completed=done, total=total, description=f"sweeping · {key}")
 
-        result = sweep.run(resume=resume, progress=progress)
-    sweep.backend.close()
+        def waiting(busy: RunBusy) -> None:
+            console.print(f"[yellow]{busy.describe()}; waiting for it (Ctrl-C to stop)[/yellow]")
+
+        try:
+            result = sweep.run(resume=resume, progress=progress, wait=wait, on_wait=waiting)
+        finally:
+            sweep.backend.close()
     info = store.run(result.run_id)
     curves = run_curves(store, result.run_id)
     plot_path = None
@@ -72,7 +79,9 @@ def run_and_report(config: SweepConfig, db: Path, plot: Optional[Path], as_json:
     if as_json:
         totals = store.run_totals(result.run_id)
         print(json.dumps({"run_id": result.run_id, "resumed": result.resumed, "samples_drawn": result.drawn,
-                          "samples_reused": result.reused, "plot": str(plot_path) if plot_path else None,
+                          "samples_reused": result.reused, "run_samples_drawn": info.samples_drawn,
+                          "run_samples_reused": info.samples_reused, "waste": store.waste(result.run_id).__dict__,
+                          "plot": str(plot_path) if plot_path else None,
                           "totals": totals.__dict__ | {"energy_method": info.energy_method},
                           "curves": [c.to_dict() for c in curves]}, indent=2))
         return result.run_id
@@ -80,8 +89,11 @@ def run_and_report(config: SweepConfig, db: Path, plot: Optional[Path], as_json:
         console.print(curve_table(c, info.energy_method))
     totals = store.run_totals(result.run_id)
     verb = "resumed" if result.resumed else "run"
+    waste = store.waste(result.run_id)
+    if waste.requests:
+        console.print(waste_line(waste))
     console.print(
-        f"{verb} [bold cyan]{result.run_id}[/bold cyan] · {result.drawn} samples drawn, {result.reused} reused from cache · "
+        f"{verb} [bold cyan]{result.run_id}[/bold cyan] · {info.samples_drawn} samples drawn, {info.samples_reused} reused from cache · "
         f"{totals.tokens:,.0f} tokens · {totals.flops:.2e} FLOPs · {totals.joules:.0f} J ({info.energy_method}) · "
         f"${totals.dollars:.4f} ({info.pricing.describe()}) · db {db}"
     )
@@ -125,6 +137,7 @@ def sweep(
     db: Path = typer.Option(Path(DEFAULT_DB), "--db", help="SQLite database (created if missing)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also write the accuracy-vs-FLOPs plot here."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue this run id (an unfinished identical sweep is resumed automatically)."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="If another live process is writing this run: wait for it (default), or stop with one line."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
 ) -> None:
     """Run a sweep: strategies × budget ladder on a task; print a table per strategy and the run id.
@@ -152,7 +165,7 @@ def sweep(
     cfg = SweepConfig(**data)
     if plot is None and not as_json:
         plot = Path(f"oomlab-{cfg.task}.png")
-    run_and_report(cfg, db, plot, as_json, resume)
+    run_and_report(cfg, db, plot, as_json, resume, wait)
 
 
 @app.command()
