@@ -1,36 +1,71 @@
-"""The sandbox stops hostile programs with a clear error and keeps working; the calculator is safe."""
+"""The sandbox stops hostile programs with a clear error and keeps working; the calculator is safe.
+
+Programs run under bubblewrap (the default) unless a test names the unsafe guard; the guard's
+exact messages are checked where they are all there is. tests/sandbox/ holds the hostile-program
+suite, which tests the OS boundary alone (guard off).
+"""
 
 from __future__ import annotations
 
 import math
 import os
+import shutil
 import socket
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import oomlab.sandbox as sandbox_module
+from oomlab.backends.base import GenRequest, Generation
 from oomlab.calculator import evaluate_arithmetic
 from oomlab.errors import ConfigError
-from oomlab.sandbox import SandboxResult, network_namespace_available, run_python
+from oomlab.sandbox import (
+    UNSAFE_GUARD,
+    UNSAFE_LABEL,
+    SandboxResult,
+    bubblewrap,
+    network_namespace_available,
+    redact,
+    run_python,
+    sandbox_label,
+)
+from oomlab.strategies.tool import Tool
+from oomlab.sweep import parse_spec, spec_key
+from oomlab.tasks.base import create_task
 
 WRITE_BLOCKED = "write outside the sandbox's temp dir blocked"
 SLACK_S = 5.0  # interpreter start-up on a busy CI machine
+HAVE_BWRAP = shutil.which("bwrap") is not None
+RUN_WITHOUT_BWRAP = ("test_calculator", "test_without_bubblewrap", "test_invalid_limits", "test_a_sandbox_that_cannot",
+                     "test_the_unsafe_guard_is_named")  # fmt: skip
+BOTH = pytest.mark.parametrize("sandbox", ["bubblewrap", UNSAFE_GUARD])
+
+
+@pytest.fixture(autouse=True)
+def _needs_bwrap(request: pytest.FixtureRequest) -> None:
+    """Every test that runs a program under bubblewrap is skipped where bwrap is missing (CI installs it)."""
+    if not HAVE_BWRAP and not request.node.name.startswith(RUN_WITHOUT_BWRAP):
+        pytest.skip("bubblewrap (bwrap) is not installed")
 
 
 # ---------------------------------------------------------------- normal programs
 
 
-def test_normal_program_returns_its_stdout():
-    result = run_python("print(sum(range(10)))")
+@BOTH
+def test_normal_program_returns_its_stdout(sandbox):
+    result = run_python("print(sum(range(10)))", sandbox=sandbox)
     assert isinstance(result, SandboxResult)
     assert result.ok and result.error is None and result.returncode == 0
     assert result.stdout == "45\n"
     assert result.stderr == ""
     assert 0 < result.seconds < 5.0
+    assert result.sandbox == (UNSAFE_LABEL if sandbox == UNSAFE_GUARD else sandbox_label())
 
 
-def test_writing_inside_its_temp_dir_works():
+@BOTH
+def test_writing_inside_its_temp_dir_works(sandbox):
     code = (
         "import os, tempfile, pathlib\n"
         "open('a.txt', 'w').write('hello')\n"
@@ -41,21 +76,23 @@ def test_writing_inside_its_temp_dir_works():
         "print(open('d/e/b.txt').read(), p.read_text())\n"
         "os.remove('d/e/b.txt')\n"
     )
-    result = run_python(code)
+    result = run_python(code, sandbox=sandbox)
     assert result.ok, result.stderr
     assert result.stdout == "hello world\n"
 
 
-def test_temp_dir_is_removed_afterwards():
-    result = run_python("import os; open('x', 'w').write('x'); print(os.getcwd())")
+@BOTH
+def test_temp_dir_is_removed_afterwards(sandbox):
+    result = run_python("import os; open('x', 'w').write('x'); print(os.getcwd())", sandbox=sandbox)
     assert result.ok
     workdir = result.stdout.strip()
     assert os.path.basename(workdir).startswith("oomlab-sandbox-")
     assert not os.path.exists(workdir)
 
 
-def test_exception_becomes_the_error_with_traceback_on_stderr():
-    result = run_python("def f():\n    return 1 / 0\nf()\n")
+@BOTH
+def test_exception_becomes_the_error_with_traceback_on_stderr(sandbox):
+    result = run_python("def f():\n    return 1 / 0\nf()\n", sandbox=sandbox)
     assert not result.ok and result.returncode == 1
     assert result.error == "ZeroDivisionError: division by zero"
     assert "main.py" in result.stderr and "return 1 / 0" in result.stderr
@@ -75,11 +112,23 @@ def test_numpy_works_inside_the_limits():
     assert result.stdout == "8\n"
 
 
-def test_environment_is_not_inherited(monkeypatch):
+@BOTH
+def test_environment_is_not_inherited(monkeypatch, sandbox):
     monkeypatch.setenv("OOMLAB_TEST_SECRET", "hunter2")
-    result = run_python("import os; print(sorted(os.environ))")
+    result = run_python("import os; print(sorted(os.environ))", sandbox=sandbox)
     assert result.ok
     assert "OOMLAB_TEST_SECRET" not in result.stdout
+
+
+def test_secret_values_in_output_are_redacted(monkeypatch):
+    monkeypatch.setenv("OOMLAB_TEST_TOKEN", "sk-live-0123456789abcdef")
+    monkeypatch.setenv("OOMLAB_TEST_NUMBER", "12345678")
+    code = "import sys; print('key sk-live-0123456789abcdef', 12345678); sys.exit('sk-live-0123456789abcdef')"
+    result = run_python(code)
+    assert result.stdout == "key [redacted $OOMLAB_TEST_TOKEN] 12345678\n"  # numbers are answers: kept
+    assert "sk-live" not in result.stderr
+    plain = SandboxResult("hunter2 and a long secret value", "", 0, True, None, 0.0)
+    assert redact(plain, {"A": "hunter2", "B": "long secret value"}).stdout == "hunter2 and a [redacted $B]"
 
 
 def test_invalid_limits_are_config_errors():
@@ -89,6 +138,10 @@ def test_invalid_limits_are_config_errors():
         run_python("pass", memory_mb=1)
     with pytest.raises(ConfigError):
         run_python("pass", max_output_bytes=-1)
+    with pytest.raises(ConfigError, match="unknown sandbox"):
+        run_python("pass", sandbox="none")
+    with pytest.raises(ConfigError):
+        run_python("pass", sandbox=UNSAFE_GUARD, audit_guard=False)
 
 
 # ---------------------------------------------------------------- the four hostile programs
@@ -177,13 +230,15 @@ def test_writing_outside_the_temp_dir_is_blocked(tmp_path):
         "import shutil; shutil.copyfile('main.py', {victim!r})",
     ],
 )
-def test_every_kind_of_write_outside_is_blocked(tmp_path, code):
+@BOTH
+def test_every_kind_of_write_outside_is_blocked(tmp_path, code, sandbox):
     victim = tmp_path / "victim.txt"
     victim.write_text("original")
     before = sorted(p.name for p in tmp_path.iterdir())
-    result = run_python(code.format(victim=str(victim), folder=str(tmp_path)))
+    result = run_python(code.format(victim=str(victim), folder=str(tmp_path)), sandbox=sandbox)
     assert not result.ok
-    assert result.error is not None and result.error.startswith(WRITE_BLOCKED), result.error
+    if sandbox == UNSAFE_GUARD:  # the guard's message; under bubblewrap the host path is simply not there
+        assert result.error is not None and result.error.startswith(WRITE_BLOCKED), result.error
     assert victim.read_text() == "original"
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
@@ -199,8 +254,9 @@ def test_every_kind_of_write_outside_is_blocked(tmp_path, code):
         "import multiprocessing; multiprocessing.Process(target=print).start()",
     ],
 )
-def test_process_creation_is_blocked(code):
-    result = run_python(code.format())
+@BOTH
+def test_process_creation_is_blocked(code, sandbox):
+    result = run_python(code.format(), sandbox=sandbox)
     assert result.error is not None and result.error.startswith("process creation blocked"), result.error
 
 
@@ -216,8 +272,9 @@ def test_process_creation_is_blocked(code):
         ("import gc; gc.get_objects()", "interpreter introspection blocked"),
     ],
 )
-def test_other_escapes_are_blocked(code, expected):
-    result = run_python(code)
+@BOTH
+def test_other_escapes_are_blocked(code, expected, sandbox):
+    result = run_python(code, sandbox=sandbox)
     assert result.error is not None and result.error.startswith(expected), result.error
 
 
@@ -241,14 +298,30 @@ def test_files_it_writes_are_capped():
     assert result.error == "OSError: [Errno 27] File too large"
 
 
-@pytest.mark.skipif(not network_namespace_available(), reason="unshare cannot create a network namespace here")
-def test_runs_in_its_own_network_namespace():
-    result = run_python("import os; print(os.readlink('/proc/self/ns/net'))")
+@pytest.mark.parametrize("kind", ["net", "pid", "user", "ipc", "uts", "mnt"])
+def test_runs_in_its_own_namespaces(kind):
+    result = run_python(f"import os; print(os.readlink('/proc/self/ns/{kind}'))")
+    assert result.ok, result
+    assert result.stdout.strip() != os.readlink(f"/proc/self/ns/{kind}")
+
+
+def test_unsafe_guard_runs_in_its_own_network_namespace_where_it_can():
+    if not network_namespace_available():
+        pytest.skip("unshare cannot create a network namespace here")
+    result = run_python("import os; print(os.readlink('/proc/self/ns/net'))", sandbox=UNSAFE_GUARD)
     assert result.ok
     assert result.stdout.strip() != os.readlink("/proc/self/ns/net")
 
 
-def test_the_sweep_continues_after_hostile_programs(tmp_path):
+def test_the_sandbox_is_pid_1_of_an_empty_world():
+    code = "import os; print(os.getpid(), sorted(p for p in os.listdir('/proc') if p.isdigit()), os.getuid())"
+    result = run_python(code)
+    assert result.ok, result.error
+    assert result.stdout == "1 ['1'] 65534\n"
+
+
+@BOTH
+def test_the_sweep_continues_after_hostile_programs(tmp_path, sandbox):
     hostile = [
         ("while True: pass", "timed out after 1.0 s"),
         ("x = bytearray(10 * 1024**3)", "memory limit 256 MB exceeded"),
@@ -258,10 +331,100 @@ def test_the_sweep_continues_after_hostile_programs(tmp_path):
     ]
     for _ in range(2):
         for code, expected in hostile:
-            result = run_python(code, timeout_s=1.0)
+            result = run_python(code, timeout_s=1.0, sandbox=sandbox)
             assert result.error is not None and result.error.startswith(expected), (code, result.error)
-        assert run_python("print(6 * 7)").stdout == "42\n"
+        assert run_python("print(6 * 7)", sandbox=sandbox).stdout == "42\n"
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- without bubblewrap; the tool strategy
+
+
+@pytest.fixture
+def no_bwrap(monkeypatch, tmp_path):
+    """bwrap made unfindable: PATH without it, and no path set in the module."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(bubblewrap, "BWRAP", "bwrap")
+
+
+class ScriptedBackend:
+    """Returns `texts` as the model's programs, and counts the requests."""
+
+    name, model_id, facts = "scripted", "scripted", None
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts, self.requests = texts, 0
+
+    def generate(self, request: GenRequest) -> list[Generation]:
+        self.requests += 1
+        return [Generation(self.texts[i % len(self.texts)], 5, 2, 0.0, s) for i, s in enumerate(request.seeds)]
+
+
+TASK = create_task("arithmetic", difficulty=1)
+PROBLEM = TASK.problems(1, seed=0)[0]
+
+
+@pytest.mark.parametrize("how", ["path", "module"])
+def test_without_bubblewrap_run_python_refuses_in_one_line(monkeypatch, tmp_path, how):
+    if how == "path":
+        monkeypatch.setenv("PATH", str(tmp_path))
+    else:
+        monkeypatch.setattr(bubblewrap, "BWRAP", str(tmp_path / "no-such-bwrap"))
+    with pytest.raises(ConfigError) as refused:
+        run_python("print(1)")
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "apt-get install bubblewrap" in message and "dnf install bubblewrap" in message
+    assert "tool:sandbox=unsafe-guard" in message
+    assert run_python("print(1)", sandbox=UNSAFE_GUARD).stdout == "1\n"  # the explicit unsafe option still runs
+
+
+def test_without_bubblewrap_the_tool_strategy_refuses_before_spending_tokens(no_bwrap):
+    tool = Tool()  # constructing it (as `oomlab show` does for a stored run) needs no sandbox
+    assert tool.label() == "tool"
+    backend = ScriptedBackend(["print(1)"])
+    with pytest.raises(ConfigError, match="apt-get install bubblewrap"):
+        tool.solve(PROBLEM, TASK, backend, 2)
+    assert backend.requests == 0
+    with pytest.raises(ConfigError):
+        tool.run_program("print(1)")
+    Tool(mode="calculator").solve(PROBLEM, TASK, ScriptedBackend(["1 + 1"]), 1)  # runs no code: no sandbox needed
+
+
+def test_a_sandbox_that_cannot_start_is_one_line(monkeypatch, tmp_path):
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\n[ \"$1\" = --version ] && echo 'bubblewrap 9.9' && exit 0\necho 'bwrap: no namespaces' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(bubblewrap, "BWRAP", str(fake))
+    with pytest.raises(ConfigError) as refused:
+        run_python("print(1)")
+    assert "bwrap: no namespaces" in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_tool_trace_names_its_sandbox():
+    programs = [f"print({PROBLEM.reference!r})"]
+    attempt = Tool().solve(PROBLEM, TASK, ScriptedBackend(programs), 2)
+    assert attempt.trace["sandbox"] == sandbox_label() and attempt.trace["sandbox"].startswith("bubblewrap ")
+    assert attempt.correct and attempt.trace["errors"] == 0
+
+
+def test_the_unsafe_guard_is_named_everywhere(no_bwrap):
+    name, options = parse_spec("tool:sandbox=unsafe-guard")
+    assert spec_key(name, options) == "tool:sandbox=unsafe-guard"  # the key tables, plots and reports show
+    tool = Tool(**options)
+    assert "UNSAFE" in tool.label() and tool.config()["sandbox"] == UNSAFE_GUARD
+    attempt = tool.solve(PROBLEM, TASK, ScriptedBackend([f"print({PROBLEM.reference!r})"]), 1)
+    assert attempt.trace["sandbox"] == UNSAFE_LABEL == "UNSAFE in-process guard (no OS isolation)"
+    assert attempt.correct
+    with pytest.raises(ConfigError, match="tool sandbox must be one of"):
+        Tool(sandbox="none")
+
+
+def test_no_temp_dir_is_made_on_the_host(monkeypatch, tmp_path):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(sandbox_module.tempfile, "tempdir", None)
+    assert run_python("print(1)").ok
+    assert list(Path(tmp_path).iterdir()) == []
 
 
 # ---------------------------------------------------------------- the calculator

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from oomlab.backends.base import Generation, ModelFacts
 
-# Human-time equivalent: about 100 tokens of thinking per minute (Aschenbrenner 2024,
-# "Situational Awareness", ch. I; ../shared/reference/FACTS.md).
-HUMAN_TOKENS_PER_MINUTE = 100.0
+# Human-time equivalent at the project's one human pace (oomlab.forecast.pace.DEFAULT_PACE:
+# ~100 tokens/minute, Aschenbrenner 2024, "Situational Awareness", ch. I).
+from oomlab.forecast.pace import HUMAN_TOKENS_PER_MINUTE  # noqa: E402
 
 
 def prompt_flops(facts: ModelFacts, prompt_tokens: int) -> float:

@@ -39,7 +39,6 @@ HOST = socket.gethostname()
 LEASE_TTL_S = 30.0  # a lease whose heartbeat is older than this is dead, whoever holds it
 HEARTBEAT_S = 5.0
 BUSY_TIMEOUT_S = 120.0  # how long a writer waits for another process's transaction
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def now() -> str:
@@ -189,7 +188,8 @@ class Store:
             self.db.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
         except sqlite3.DatabaseError as e:
-            raise OomlabError(f"{self.path} is not a usable oomlab database: {e}") from None
+            what = "is not an SQLite database" if "not a database" in str(e) else "is not a usable oomlab database"
+            raise OomlabError(f"--db {self.path} {what} ({e})") from None
 
     def close(self) -> None:
         self.db.close()
@@ -506,6 +506,45 @@ class Store:
         info = self.run(run_id)
         return LedgerTotals.of(self.ledger(run_id), model_id=info.model_id)
 
+    # -- the verifier's column (m003) -------------------------------------------------------
+    def add_verifier_usage(self, run_id: str | None, *, scorer: str, model_id: str, prompt_tokens: int, flops: float,
+                           seconds: float, wait_seconds: float = 0.0, failed_tries: int = 0,
+                           cache_key: str | None = None, scores: list[float] | None = None) -> None:
+        """Book one verifier request (a PRM's): its tokens, FLOPs (NaN: unknown), time and the scores it gave."""
+        with self._write():
+            self.db.execute(
+                "INSERT INTO verifier_usage (run_id, scorer, model_id, cache_key, prompt_tokens, flops, seconds,"
+                " wait_seconds, failed_tries, scores_json, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, scorer, model_id, cache_key, prompt_tokens, flops if math.isfinite(flops) else None, seconds,
+                 wait_seconds, failed_tries, None if scores is None else json.dumps(scores), now()),
+            )
+
+    def verifier_scores(self, cache_key: str) -> list[float] | None:
+        """The scores an identical verifier request returned before (any run), or None."""
+        row = self.db.execute("SELECT scores_json FROM verifier_usage WHERE cache_key = ? AND scores_json IS NOT NULL"
+                              " LIMIT 1", (cache_key,)).fetchone()
+        return None if row is None else [float(x) for x in json.loads(row[0])]
+
+    def verifier_totals(self, run_id: str) -> LedgerTotals:
+        """What a run's verifier requests cost, apart from the generator's samples (`samples` counts requests).
+
+        Joules are unknown (NaN): the verifier is a remote server oomlab has no power figure for; dollars
+        use the run's pricing on the verifier's seconds and prompt tokens.
+        """
+        info = self.run(run_id)
+        rows = list(self.db.execute("SELECT model_id, prompt_tokens, flops, seconds, wait_seconds FROM verifier_usage"
+                                    " WHERE run_id = ?", (run_id,)))
+        prompt = float(sum(r["prompt_tokens"] for r in rows))
+        seconds = sum(r["seconds"] for r in rows)
+        return LedgerTotals(
+            samples=len(rows), prompt_tokens=prompt, completion_tokens=0.0,
+            flops=sum(r["flops"] if r["flops"] is not None else float("nan") for r in rows),
+            seconds=seconds, joules=float("nan") if rows else 0.0, energy_measured=False,
+            dollars=info.pricing.dollars(seconds, prompt, 0.0), human_minutes=0.0,
+            model_id=", ".join(sorted({r["model_id"] for r in rows})), billed_prompt_tokens=prompt,
+            wait_seconds=sum(r["wait_seconds"] for r in rows),
+        )
+
 
 class Heartbeat:
     """Keeps a run's lease fresh from a thread of its own (its own connection), until stopped."""
@@ -542,11 +581,8 @@ def _check_path(path: Path) -> None:
         raise OomlabError(f"--db {path} is a directory; give a database file, e.g. {path / DEFAULT_DB}")
     if path.parent and not path.parent.exists():
         raise OomlabError(f"database folder does not exist: {path.parent}")
-    if path.is_file() and path.stat().st_size > 0:
-        with open(path, "rb") as f:
-            magic = f.read(16)
-        if magic != _SQLITE_MAGIC:
-            raise OomlabError(f"--db {path} is not an SQLite database (it starts with {magic[:8]!r})")
+    # The header is left to SQLite: opening and closing the file here would drop every POSIX lock
+    # this process's connections hold on it (sqlite.org/howtocorrupt.html, §2.2).
 
 
 def _statements(script: str) -> Iterator[str]:

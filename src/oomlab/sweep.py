@@ -242,6 +242,14 @@ class MeteredBackend:
     def close(self) -> None:
         self.backend.close()
 
+    def book_verifier(self, **usage: Any) -> None:
+        """Put a verifier request (a PRM's tokens, FLOPs, seconds, scores) on this run's books, in its own column."""
+        self.store.add_verifier_usage(self.run_id, **usage)
+
+    def verifier_scores(self, cache_key: str) -> list[float] | None:
+        """Scores an identical verifier request already returned (so it is not paid for twice), or None."""
+        return self.store.verifier_scores(cache_key)
+
 
 @dataclass
 class SweepResult:
@@ -346,6 +354,7 @@ class Sweep:
         record["model_sha256"] = getattr(self.backend, "sha256", None)  # the exact weights, for reproduction
         record["pricing"] = self.config.pricing().__dict__
         record["strategy_options"] = {spec_key(n, o): {"name": n, **o} for n, o in self.specs}
+        record["endpoint"] = getattr(self.backend, "endpoint", None)  # how it was reached: books, not identity
         return record
 
     def _prefetch(self, problem: Any, metered: MeteredBackend, rungs: list[int]) -> None:

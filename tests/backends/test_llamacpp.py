@@ -55,3 +55,26 @@ def test_missing_model_file() -> None:
 
     with pytest.raises(ModelNotFoundError, match="model file not found: /no/such.gguf"):
         LlamaCppBackend(model="/no/such.gguf")
+
+
+def test_each_sample_is_handed_over_when_it_stops(embedded_backend) -> None:
+    import threading
+    import time
+
+    req = GenRequest(PROMPT, SamplingParams(temperature=1.0, max_tokens=24), tuple(range(12)), logprobs=True)
+    seen: list[tuple[int, int, float]] = []
+    t0 = time.perf_counter()
+    gens = embedded_backend.generate(req, on_sample=lambda i, g: seen.append((i, g.completion_tokens, time.perf_counter())))
+    wall = time.perf_counter() - t0
+    assert sorted(i for i, _, _ in seen) == list(range(12)), "every sample handed over exactly once"
+    assert threading.current_thread() is threading.main_thread()
+    # handed over in the order they stopped: shorter samples first
+    lengths = [c for _, c, _ in seen]
+    assert lengths == sorted(lengths)
+    assert {(i, gens[i].completion_tokens) for i, _, _ in seen} == {(i, c) for i, c, _ in seen}
+    # each step's time split among the samples live in it: the shares add up to the batch's wall time
+    total = sum(g.seconds for g in gens)
+    assert 0.8 * wall <= total <= wall
+    longest = max(range(12), key=lambda i: gens[i].completion_tokens)
+    shortest = min(range(12), key=lambda i: gens[i].completion_tokens)
+    assert gens[longest].seconds >= gens[shortest].seconds

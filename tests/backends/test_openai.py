@@ -198,7 +198,8 @@ def test_generate_inside_a_running_event_loop() -> None:
 def test_model_from_models_endpoint_and_stable_id() -> None:
     with ScriptedServer([OK], models=("m-first", "m-second")) as srv, backend_for(srv.base_url, model=None) as b:
         assert b.model == "m-first"
-        assert b.model_id == f"openai:m-first@{srv.base_url}"
+        assert b.model_id == "openai:m-first"  # the model, not the URL it was reached at
+        assert b.endpoint == srv.base_url
     with ScriptedServer([OK]) as srv, pytest.raises(BackendError, match="lists no models"):
         backend_for(srv.base_url, model=None)
 
@@ -253,7 +254,7 @@ def served(llama_server: str) -> Iterator[OpenAIBackend]:
 @pytest.mark.slow
 def test_served_model_discovered(served: OpenAIBackend) -> None:
     assert served.model.endswith(".gguf")
-    assert served.model_id == f"openai:{served.model}@{served.base_url}"
+    assert served.model_id == f"openai:{served.model}"
 
 
 @pytest.mark.slow

@@ -19,7 +19,11 @@ def test_migrations_run_once_and_are_recorded(tmp_path) -> None:
     Store(db).close()
     Store(db).close()
     names = [r[0] for r in sqlite3.connect(db).execute("SELECT name FROM _migrations")]
-    assert names == ["m001_init", "m002_integrity"]
+    from importlib import resources
+
+    files = sorted(f.name.removesuffix(".sql") for f in resources.files("oomlab.migrations").iterdir()
+                   if f.name.endswith(".sql"))
+    assert names == files and files[:2] == ["m001_init", "m002_integrity"]
 
 
 def test_cache_key_identity() -> None:

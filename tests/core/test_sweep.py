@@ -76,6 +76,8 @@ def test_sigkill_mid_sweep_resumes_without_redrawing(tmp_path, oomlab_cmd) -> No
         pytest.fail("sweep never committed samples")
     before = {k: (i, t, c) for k, i, t, c in sqlite3.connect(db).execute("SELECT cache_key, id, text, created_at FROM samples")}
     assert 12 <= len(before) < 48
+    [killed] = Store(db).runs()
+    assert killed.status == "interrupted" and killed.samples_drawn == len(before)
 
     out = subprocess.run(_sweep_cmd(oomlab_cmd, db), capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
@@ -85,6 +87,7 @@ def test_sigkill_mid_sweep_resumes_without_redrawing(tmp_path, oomlab_cmd) -> No
     assert len(after) == 48
     assert all(after[k] == v for k, v in before.items()), "a finished sample was drawn again"
     assert resumed["samples_drawn"] == 48 - len(before)
+    assert resumed["run_samples_drawn"] == 48 and resumed["run_samples_reused"] == 0, "counted over both processes"
 
     clean = subprocess.run(_sweep_cmd(oomlab_cmd, tmp_path / "clean.db"), capture_output=True, text=True, timeout=600)
     assert clean.returncode == 0, clean.stderr
@@ -94,3 +97,28 @@ def test_sigkill_mid_sweep_resumes_without_redrawing(tmp_path, oomlab_cmd) -> No
         for ra, rb in zip(a["rungs"], b["rungs"]):
             assert ra["accuracy"] == rb["accuracy"] and ra["lo"] == rb["lo"] and ra["hi"] == rb["hi"]
             assert ra["flops"] == pytest.approx(rb["flops"]) and ra["tokens"] == pytest.approx(rb["tokens"])
+
+
+def test_a_huge_draw_commits_from_its_first_sample(tmp_path, oomlab_cmd) -> None:
+    """--n 100000: samples reach the database as they finish, not when the whole draw is done."""
+    db = tmp_path / "huge.db"
+    cmd = oomlab_cmd + ["sweep", "--problems", "1", "--n", "100000", "-s", "majority", "--db", str(db), "--json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 240
+    count = 0
+    try:
+        while time.time() < deadline and count == 0:
+            time.sleep(0.2)
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            if db.exists():
+                try:
+                    count = sqlite3.connect(db).execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+                except sqlite3.OperationalError:
+                    pass
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert count >= 1, "no sample committed"
+    committed = sqlite3.connect(db).execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+    assert committed < 100000
+    assert Store(db).runs()[0].status == "interrupted"

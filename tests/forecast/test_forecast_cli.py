@@ -74,8 +74,11 @@ def test_fit_prices_and_compute():
 @pytest.mark.parametrize(
     ("args", "key", "value"),
     [
-        (["convert", "price-energy"], "human_equivalent_watts", 2.5),
-        (["convert", "watts", "--j-per-token", "0.12"], "human_equivalent_watts", 0.12),
+        # the seed's 2.5 W is at the seed's own pace, 750 h per million tokens (was the command's default)
+        (["convert", "price-energy", "--pace", "month-per-million"], "human_equivalent_watts", 2.5),
+        (["convert", "price-energy"], "human_equivalent_watts", 6.75 * 100 / 60),  # the default, 100 tokens/minute
+        (["convert", "watts", "--j-per-token", "0.12", "--pace", "one-per-second"], "human_equivalent_watts", 0.12),
+        (["convert", "watts", "--j-per-token", "0.12"], "human_equivalent_watts", 0.2),
         (["convert", "cost", "--tokens-per-second", "1000"], "usd_per_million_tokens", 4 / 3.6),
         (["convert", "cluster", "--gpus", "100000"], "megawatts", 140.0),
         (["convert", "tokens", "1000000"], "hours", 1e6 / 6000),
@@ -156,7 +159,7 @@ def fake_store(monkeypatch, tmp_path: Path) -> Path:
 
 
 def test_run_figures_beside_the_reference(fake_store: Path):
-    result = runner.invoke(app, ["--run", "run-1", "--db", str(fake_store), "--json"])
+    result = runner.invoke(app, ["--run", "run-1", "--db", str(fake_store), "--pace", "one-per-second", "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["run"]["joules_per_token"] == pytest.approx(0.2)

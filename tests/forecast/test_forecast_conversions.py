@@ -6,23 +6,27 @@ import pytest
 
 from oomlab.errors import ConfigError
 from oomlab.forecast import conversions as conv
+from oomlab.forecast.pace import MONTH_PER_MILLION, ONE_PER_SECOND, resolve_pace
 
 
 def test_seed_fleet_is_about_one_watt_per_human_equivalent():
     # acceptance: 16 GPUs × 1,500 W serving 100 streams, each 300× a human's 1 token/s → ~1 W
-    est = conv.fleet_estimate(gpus=16, watts_per_gpu=1500, streams=100, speed_vs_human=300, human_tokens_per_second=1)
+    est = conv.fleet_estimate(gpus=16, watts_per_gpu=1500, streams=100, speed_vs_human=300, pace=ONE_PER_SECOND)
     assert est.total_watts == 24_000
     assert est.human_equivalents == 30_000
     assert est.watts_per_human_equivalent == pytest.approx(0.8)
     assert 0.5 <= est.watts_per_human_equivalent <= 1.5
     assert est.joules_per_token == pytest.approx(0.8)
-    assert conv.fleet_estimate() == est  # the defaults are the seed's inputs
+    assert conv.fleet_estimate(pace=ONE_PER_SECOND) == est  # the defaults are the seed's inputs
+    assert conv.fleet_estimate().watts_per_human_equivalent == pytest.approx(0.8)  # speed is relative: any pace
+    assert est.full_time_workers == pytest.approx(30_000 * 168 / 40)  # a fleet runs 168 h a week, a person 40
 
 
 def test_seed_price_is_two_to_three_watts_per_human_equivalent():
     # acceptance: $4/H100-hour at 1,500 W, $5 per M tokens, 750 human hours per M tokens → ~2–3 W
     est = conv.energy_from_price(usd_per_gpu_hour=4, watts_per_gpu=1500, usd_per_million_tokens=5,
-                                 human_hours_per_million_tokens=750)
+                                 pace=MONTH_PER_MILLION)
+    assert est.human_hours_per_million_tokens == pytest.approx(750)
     assert est.gpu_hours_per_million_tokens == pytest.approx(1.25)
     assert est.watt_hours_per_million_tokens == pytest.approx(1875)
     assert est.joules_per_token == pytest.approx(6.75)
@@ -50,9 +54,10 @@ def test_tokens_and_hours_round_trip():
 
 
 def test_watts_and_joules_per_token():
-    assert conv.human_equivalent_watts(0.12) == pytest.approx(0.12)  # ML.ENERGY's Llama 3.1 8B on H100
-    assert conv.human_equivalent_watts(0.12, human_tokens_per_second=2) == pytest.approx(0.24)
-    assert conv.joules_per_token_at(conv.HUMAN_BRAIN_WATTS) == pytest.approx(20)
+    assert conv.human_equivalent_watts(0.12, ONE_PER_SECOND) == pytest.approx(0.12)  # ML.ENERGY's Llama 3.1 8B on H100
+    assert conv.human_equivalent_watts(0.12) == pytest.approx(0.12 * 100 / 60)  # default: 100 tokens/minute
+    assert conv.human_equivalent_watts(0.12, resolve_pace(tokens_per_second=2)) == pytest.approx(0.24)
+    assert conv.joules_per_token_at(conv.HUMAN_BRAIN_WATTS, ONE_PER_SECOND) == pytest.approx(20)
 
 
 def test_serving_cost_and_its_inverse():

@@ -56,7 +56,7 @@ class Generation:
     text: str
     prompt_tokens: int
     completion_tokens: int
-    seconds: float  # wall time of the request apportioned to this sample (group wall / group_size)
+    seconds: float  # device time of this sample: its share of the batch (embedded) or the server's time on it
     seed: int
     finish_reason: str = "stop"  # "stop" | "length" | "error"
     token_logprobs: tuple[float, ...] | None = None

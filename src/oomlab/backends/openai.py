@@ -5,6 +5,30 @@ evaluates the shared prompt once). Token counts come from the server's `usage`, 
 guess. The server does not tell us the model's size, so FLOPs need model facts from a facts
 file or keywords; without them the facts are zeros with source "unknown (...)", and the ledger
 shows FLOPs as unknown while tokens, seconds and dollars are still counted.
+
+Identity. The sample cache is keyed on `model_id = "openai:NAME"`, where NAME is the served model
+name (`model`, or the first id of GET /models) or, when given, `model_identity`: so `localhost`,
+`127.0.0.1` and a proxy in front of one server share cached samples, and `-B model_identity=X` says
+that two endpoints or two served names are one model. How the server was reached is kept apart, in
+`endpoint`. The identity does not use /v1/models' other fields (vLLM's `root`, the weights' path
+on the server): most servers do not report one, a path names a place rather than weights (the same
+path can hold retrained weights, the same weights many paths), and asking for it would add a round
+trip when `model` is given. A name reused for different weights is the user's to tell apart, by
+giving `model_identity` (e.g. with a version).
+
+Books, per sample (see `oomlab.backends.http` for how time is split):
+- `seconds`: the generation time the server reports (llama.cpp's `timings`: prompt_ms +
+  predicted_ms), else the request's share of the time the server was busy with our requests;
+  `wait_seconds`: queueing, backoff and failed tries, which are not device time.
+- `billed_prompt_tokens`: `usage.prompt_tokens` less `usage.prompt_tokens_details.cached_tokens`
+  where reported: each request's prompt is billed, while FLOPs count a shared prefix once.
+- Waste (`take_waste()`): every try that the server answered or may have answered without giving a
+  sample: 5xx answers, timeouts after sending, dropped connections, unusable answers, and siblings
+  cancelled in flight when one sample of a group failed. All are `estimated`. Their tokens are the
+  same request's successful usage when it was retried to success (same prompt, same seed: the same
+  work on a deterministic server); otherwise the prompt tokens a sibling of the same prompt reported
+  and completion 0 (reason ends "completion tokens unknown"); with no usage at all, 0 and 0 (reason
+  ends "tokens unknown").
 """
 
 from __future__ import annotations
@@ -13,14 +37,14 @@ import asyncio
 import json
 import math
 import os
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
 
-from oomlab.backends.base import BACKENDS, GenRequest, Generation, ModelFacts
-from oomlab.backends.http import HTTPBackend
+from oomlab.backends.base import BACKENDS, GenRequest, Generation, ModelFacts, SampleCallback, Waste
+from oomlab.backends.http import Exchange, FailedTry, HTTPBackend
 from oomlab.errors import BackendError, ConfigError
 
 UNKNOWN_FACTS_SOURCE = "unknown (pass --params/--facts)"
@@ -102,6 +126,12 @@ class OpenAIBackend(HTTPBackend):
         max_retries: int = 3,
         backoff: float = 0.5,
         send_top_k: bool = True,
+        model_identity: str | None = None,
+        probe_timeout: float = 5.0,
+        probe_retries: int = 1,
+        status_interval: float = 10.0,
+        on_status: Callable[[str], None] | None = None,
+        server_watts: float | None = None,
         facts_file: str | os.PathLike[str] | None = None,
         n_params: float | None = None,
         n_params_non_embedding: float | None = None,
@@ -118,6 +148,11 @@ class OpenAIBackend(HTTPBackend):
             timeout=timeout,
             max_retries=max_retries,
             backoff=backoff,
+            probe_timeout=probe_timeout,
+            probe_retries=probe_retries,
+            status_interval=status_interval,
+            on_status=on_status,
+            server_watts=server_watts,
         )
         self.chat = chat
         self.send_top_k = send_top_k  # top_k is an extension (vLLM, SGLang, llama.cpp); hosted OpenAI rejects it
@@ -126,7 +161,11 @@ class OpenAIBackend(HTTPBackend):
         except BaseException:
             self.close()
             raise
-        self.model_id = f"openai:{self.model}@{self.base_url}"
+        if model_identity is not None and not str(model_identity).strip():
+            raise ConfigError("model_identity must be a non-empty name")
+        # the cache key's model: what is served, never where from (see the module docstring)
+        self.model_identity = str(model_identity).strip() if model_identity is not None else self.model
+        self.model_id = f"openai:{self.model_identity}"
 
         values: dict[str, Any] = {}
         source = "flags"
@@ -142,7 +181,12 @@ class OpenAIBackend(HTTPBackend):
         self.facts = make_facts(self.model_id, values, source)
 
     def _first_model(self) -> str:
-        body = self.run(self.request_json("GET", "models"))
+        """The first served model, asked with the short probe timeout: a silent server fails in seconds."""
+        try:
+            body = self.run(self.request_json("GET", "models", timeout=self.probe_timeout, retries=self.probe_retries))
+        except BackendError as e:
+            raise BackendError(f"startup probe failed: {e}; is an OpenAI-compatible server at {self.base_url}? "
+                               f"(or pass --model NAME to skip the probe)") from e
         ids = [m.get("id") for m in body.get("data") or [] if isinstance(m, dict) and m.get("id")]
         if not ids:
             raise BackendError(f"{self.url('models')} lists no models; pass --model NAME")
@@ -173,9 +217,9 @@ class OpenAIBackend(HTTPBackend):
                 body["logprobs"] = 1
         return body
 
-    async def _sample(self, request: GenRequest, seed: int, chat: bool) -> dict[str, Any]:
+    async def _sample(self, request: GenRequest, seed: int, chat: bool, exchange: Exchange) -> dict[str, Any]:
         path = "chat/completions" if chat else "completions"
-        body = await self.request_json("POST", path, self._payload(request, seed, chat))
+        body = await self.request_json("POST", path, self._payload(request, seed, chat), exchange=exchange)
         url = self.url(path)
         choices = body.get("choices")
         if not choices or not isinstance(choices[0], dict):
@@ -199,31 +243,90 @@ class OpenAIBackend(HTTPBackend):
             logprobs = None if token_logprobs is None else tuple(float(x) for x in token_logprobs if x is not None)
         if request.logprobs and logprobs is None:
             raise BackendError(f"logprobs were requested but the server at {url} returned none")
+        reported = server_seconds(body)
         return {
             "text": text,
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "finish_reason": choice.get("finish_reason") or "unknown",
             "token_logprobs": logprobs if request.logprobs else None,
+            "billed_prompt_tokens": billed_prompt_tokens(usage),
+            "seconds": exchange.seconds if reported is None else reported,
+            "wait_seconds": exchange.wait_seconds,
         }
 
-    async def _group(self, request: GenRequest, chat: bool) -> list[dict[str, Any]]:
-        tasks = [asyncio.ensure_future(self._sample(request, seed, chat)) for seed in request.seeds]
+    async def _group(self, request: GenRequest, chat: bool, emit: Callable[[tuple[int, Generation]], None]) -> list[Generation]:
+        """All samples at once; each is emitted as it finishes. One failure fails the group, and the books
+        get every try the server may have computed, the cancelled siblings' included."""
+        n = len(request.seeds)
+        path = "chat/completions" if chat else "completions"
+        exchanges = [Exchange(self.url(path)) for _ in request.seeds]
+        done: list[Generation | None] = [None] * n
+
+        async def one(i: int) -> None:
+            result = await self._sample(request, request.seeds[i], chat, exchanges[i])
+            done[i] = Generation(seed=request.seeds[i], group_size=n, **result)
+            emit((i, done[i]))
+
+        tasks = [asyncio.ensure_future(one(i)) for i in range(n)]
         try:
-            return list(await asyncio.gather(*tasks))
+            await asyncio.gather(*tasks)
         finally:  # one failed sample fails the group: do not leave its siblings running
             for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.book_waste(group_waste(exchanges, done))
+        return [g for g in done if g is not None]
 
-    def generate(self, request: GenRequest) -> list[Generation]:
-        """Draw request.n samples, one concurrent request per seed; Generations in seed order."""
+    def generate(self, request: GenRequest, on_sample: SampleCallback | None = None) -> list[Generation]:
+        """Draw request.n samples, one concurrent request per seed; Generations in seed order.
+
+        Each sample is handed to `on_sample(i, generation)` on this thread as soon as it arrives.
+        """
         if not request.seeds:
             return []
         chat = request.chat or self.chat
-        start = time.perf_counter()
-        results = self.run(self._group(request, chat))
-        share = (time.perf_counter() - start) / len(results)
-        return [
-            Generation(seconds=share, seed=seed, group_size=len(results), **result)
-            for seed, result in zip(request.seeds, results, strict=True)
-        ]
+
+        def deliver(item: tuple[int, Generation]) -> None:
+            if on_sample is not None:
+                on_sample(*item)
+
+        return self.run_delivering(lambda emit: self._group(request, chat, emit), deliver)
+
+
+def billed_prompt_tokens(usage: dict[str, Any]) -> int:
+    """Prompt tokens a hosted API bills for one request: all of them, less those it served from its cache."""
+    prompt = int(usage["prompt_tokens"])
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+    if isinstance(cached, int) and not isinstance(cached, bool) and 0 <= cached <= prompt:
+        return prompt - cached
+    return prompt
+
+
+def server_seconds(body: dict[str, Any]) -> float | None:
+    """The generation time the server reports (llama.cpp: `timings`), or None when it reports none."""
+    timings = body.get("timings")
+    if not isinstance(timings, dict):
+        return None
+    ms = [timings.get("prompt_ms"), timings.get("predicted_ms")]
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) and x >= 0 for x in ms):
+        return None
+    return (ms[0] + ms[1]) / 1000.0
+
+
+def group_waste(exchanges: list[Exchange], done: list[Generation | None]) -> list[Waste]:
+    """Waste of one group's requests (token rules in the module docstring)."""
+    known_prompt = next((g.prompt_tokens for g in done if g is not None), None)
+    waste: list[Waste] = []
+    for ex, g in zip(exchanges, done, strict=True):
+        tries = list(ex.failed)
+        if g is None and ex.answered:  # it came back, but could not be used (no usage, no choices, ...)
+            tries.append(FailedTry("unusable answer", ex.seconds))
+        for t in tries:
+            if g is not None:
+                waste.append(Waste(g.prompt_tokens, g.completion_tokens, t.seconds, t.reason, ex.url))
+            elif known_prompt is not None:
+                waste.append(Waste(known_prompt, 0, t.seconds, f"{t.reason}; completion tokens unknown", ex.url))
+            else:
+                waste.append(Waste(0, 0, t.seconds, f"{t.reason}; tokens unknown", ex.url))
+    return waste

@@ -11,7 +11,7 @@ from typing import Any, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from oomlab.cli.app import app, console
+from oomlab.cli.app import app, console, err_console
 from oomlab.errors import ConfigError
 from oomlab.report.waste import waste_line
 from oomlab.store import DEFAULT_DB, RunBusy, Store
@@ -63,8 +63,11 @@ def run_and_report(config: SweepConfig, db: Path, plot: Optional[Path], as_json:
         def progress(done: int, total: int, key: str) -> None:
             bar.update(job, completed=done, total=total, description=f"sweeping · {key}")
 
+        if hasattr(sweep.backend, "on_status"):  # a silent server's countdown, shown where the user looks
+            sweep.backend.on_status = lambda line: bar.update(job, description=line)
+
         def waiting(busy: RunBusy) -> None:
-            console.print(f"[yellow]{busy.describe()}; waiting for it (Ctrl-C to stop)[/yellow]")
+            err_console.print(f"[yellow]{busy.describe()}; waiting for it (Ctrl-C to stop)[/yellow]")
 
         try:
             result = sweep.run(resume=resume, progress=progress, wait=wait, on_wait=waiting)

@@ -5,7 +5,11 @@ measured in OOMs (factors of 10) of *effective* compute, the sum in log space of
 physical compute, algorithmic efficiency and one-time "unhobbling" gains, and the
 future is read off straight lines in log space. Uncertain inputs are carried as
 low/best/high bands; bands add end to end (all lows together, all highs together),
-as the essay's own ranges do — an envelope, not a confidence interval.
+as the essay's own ranges do — an envelope, not a confidence interval. A rate's
+range is the envelope (lowest low, highest high) of every sourced row of its kind.
+
+Every number that comes in is checked finite here, so inf, nan and overflow end in
+one ConfigError line rather than a traceback or an "inf" in a table.
 """
 
 from __future__ import annotations
@@ -15,7 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from oomlab.errors import ConfigError
+from oomlab.forecast.pace import finite, finite_positive
 from oomlab.forecast.reference import Multiplier, TrendRate
+
+LOG10_MAX_FLOAT = math.log10(1.7976931348623157e308)  # ≈ 308.25: past this a float overflows to inf
+MAX_ROWS = 10_000  # a projection table longer than this is a typo in --step, not a question
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,8 @@ class Band:
     high: float
 
     def __post_init__(self) -> None:
+        for name in ("low", "best", "high"):
+            finite(f"a band's {name} value", getattr(self, name))
         if not self.low <= self.best + 1e-12 or not self.best <= self.high + 1e-12:
             raise ConfigError(f"a band needs low <= best <= high, got {self.low}, {self.best}, {self.high}")
 
@@ -39,7 +49,7 @@ class Band:
 
     def scaled(self, factor: float) -> Band:
         """The band times a non-negative factor (years, for a rate)."""
-        if factor < 0:
+        if finite("a band's scale factor", factor) < 0:
             raise ConfigError(f"cannot scale a band by a negative factor ({factor})")
         return Band(self.low * factor, self.best * factor, self.high * factor)
 
@@ -52,16 +62,14 @@ ZERO = Band.point(0.0)
 
 def ooms(factor: float) -> float:
     """A factor in orders of magnitude: 1000× is 3 OOMs."""
-    if factor <= 0:
-        raise ConfigError(f"OOMs need a positive factor, got {factor}")
-    return math.log10(factor)
+    return math.log10(finite_positive("an OOM factor", factor))
 
 
 def ooms_between(start: float, end: float) -> float:
     """OOMs from one quantity to another (GPT-2 → GPT-4 training compute ≈ 3.7)."""
-    if start <= 0 or end <= 0:
+    if not (finite("a start value", start) > 0 and finite("an end value", end) > 0):
         raise ConfigError(f"OOMs need positive quantities, got {start:g} and {end:g}")
-    return math.log10(end / start)
+    return math.log10(end) - math.log10(start)  # two logs: end / start could overflow
 
 
 def count_ooms(start: Band, end: Band) -> Band:
@@ -134,8 +142,12 @@ def project(
     Rates are OOMs per year; unhobbling gains are one-time OOMs, counted in full from
     the first step on (the essay treats them as a step change, not a rate).
     """
-    if years <= 0 or step <= 0:
-        raise ConfigError(f"years and step must be positive, got {years} and {step}")
+    finite("the start year", start_year)
+    if not (finite("years", years) > 0 and finite("step", step) > 0):
+        raise ConfigError(f"years and step must be positive, got {years:g} and {step:g}")
+    if years / step > MAX_ROWS:
+        raise ConfigError(f"{years:g} years in steps of {step:g} is {years / step:,.0f} rows; "
+                          f"use a step of at least {years / MAX_ROWS:.2g} years")
     if physical_rate.low < 0 or algorithmic_rate.low < 0:
         raise ConfigError("projection rates are OOMs gained per year and cannot be negative")
     gains = ZERO
@@ -171,6 +183,8 @@ def year_reaching(target_ooms: float, start_year: float, rate: Band, offset: Ban
     `rate` is total OOMs per year (physical + algorithmic), `offset` one-time gains
     (unhobbling). The earliest year pairs the high rate with the high offset.
     """
+    finite("the target OOMs", target_ooms)
+    finite("the start year", start_year)
 
     def solve(r: float, o: float) -> float | None:
         gap = target_ooms - o
@@ -181,3 +195,76 @@ def year_reaching(target_ooms: float, start_year: float, rate: Band, offset: Ban
         return start_year + gap / r
 
     return YearBand(solve(rate.high, offset.high), solve(rate.best, offset.best), solve(rate.low, offset.low))
+
+
+def parse_band(text: str, what: str) -> Band:
+    """A band typed as a number: '0.5', 'LOW:HIGH' (best = midpoint) or 'LOW:BEST:HIGH'."""
+    parts = [p.strip() for p in str(text).split(":")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise ConfigError(f"{what} must be a number, LOW:HIGH or LOW:BEST:HIGH, got '{text}'") from None
+    if len(values) == 1:
+        values = values * 3
+    elif len(values) == 2:
+        values = [values[0], (values[0] + values[1]) / 2, values[1]]
+    elif len(values) != 3:
+        raise ConfigError(f"{what} must be a number, LOW:HIGH or LOW:BEST:HIGH, got '{text}'")
+    for v in values:
+        finite(what, v)
+    if not values[0] <= values[1] <= values[2]:
+        raise ConfigError(f"{what} needs LOW <= BEST <= HIGH, got '{text}'")
+    return Band(*values)
+
+
+def log10_after(start: float, gained: Band, what: str = "the result") -> Band:
+    """log10 of `start` × 10**gained, refused once it would overflow a float (≈ 1.8e308)."""
+    top = math.log10(finite_positive("the start value", start)) + gained.high
+    if top > LOG10_MAX_FLOAT:
+        raise ConfigError(f"{what} would reach 10^{top:.4g}, past the largest representable number (~1.8e308); "
+                          "use fewer years or lower rates")
+    base = math.log10(start)
+    return Band(base + gained.low, base + gained.best, base + gained.high)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A quantity at two dates: total OOMs and the constant rate between them (a two-point trend)."""
+
+    start_year: float
+    start_value: float
+    end_year: float
+    end_value: float
+
+    def __post_init__(self) -> None:
+        for name in ("start_year", "start_value", "end_year", "end_value"):
+            finite(name.replace("_", " "), getattr(self, name))
+        if self.start_value <= 0 or self.end_value <= 0:
+            raise ConfigError(f"a rate in OOMs needs positive values, got {self.start_value:g} and {self.end_value:g}")
+        if self.end_year == self.start_year:
+            raise ConfigError("the two dates are the same; a rate per year needs two different dates")
+
+    @property
+    def years(self) -> float:
+        return self.end_year - self.start_year
+
+    @property
+    def ooms(self) -> float:
+        """Signed: negative for a fall (a price decline)."""
+        return ooms_between(self.start_value, self.end_value)
+
+    @property
+    def ooms_per_year(self) -> float:
+        return self.ooms / self.years
+
+    @property
+    def months_per_factor_2(self) -> float:
+        """Doubling time for growth, halving time for decline; inf when nothing changes."""
+        rate = abs(self.ooms_per_year)
+        return math.inf if rate == 0 else 12 * math.log10(2) / rate
+
+    def as_dict(self) -> dict[str, float]:
+        return {"start_year": self.start_year, "start_value": self.start_value, "end_year": self.end_year,
+                "end_value": self.end_value, "years": self.years, "ooms": self.ooms,
+                "factor": 10**self.ooms, "ooms_per_year": self.ooms_per_year,
+                "factor_per_year": 10**self.ooms_per_year, "months_per_factor_2": self.months_per_factor_2}

@@ -2,14 +2,20 @@
 
 All per-token figures are per *completion* token: the tokens a model thinks in,
 which is what human working time and human-equivalent watts compare against.
+Human time and watts are recomputed here at the chosen pace, not read from the
+books, so one table never mixes two paces.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-from oomlab.forecast.conversions import HUMAN_TOKENS_PER_SECOND, human_equivalent_watts, tokens_to_human_time
-from oomlab.ledger import LedgerTotals
+from oomlab.forecast.conversions import human_equivalent_watts
+from oomlab.forecast.pace import DEFAULT_PACE, HumanPace, tokens_to_human_time
+
+if TYPE_CHECKING:  # the ledger imports the pace from forecast; a runtime import back would be a cycle
+    from oomlab.ledger import LedgerTotals
 
 
 @dataclass(frozen=True)
@@ -26,19 +32,18 @@ class MeasuredFigures:
     human_equivalent_watts: float | None
     human_hours: float
     energy_measured: bool  # False: joules were estimated from a configured device power
+    pace: HumanPace = DEFAULT_PACE
 
     @property
     def energy_label(self) -> str:
         return "measured" if self.energy_measured else "estimated"
 
     def as_dict(self) -> dict[str, object]:
-        return {**asdict(self), "energy": self.energy_label}
+        return {**asdict(self), "pace": self.pace.as_dict(), "energy": self.energy_label}
 
 
-def measured_figures(
-    totals: LedgerTotals, human_tokens_per_second: float = HUMAN_TOKENS_PER_SECOND
-) -> MeasuredFigures:
-    """J/token, $/M tokens, tokens/s and human-equivalent watts from a run's ledger totals."""
+def measured_figures(totals: LedgerTotals, pace: HumanPace = DEFAULT_PACE) -> MeasuredFigures:
+    """J/token, $/M tokens, tokens/s and human-equivalent watts from a run's ledger totals, at `pace`."""
     tokens = totals.completion_tokens
     has_tokens = tokens > 0
     jpt = totals.joules / tokens if has_tokens and totals.joules > 0 else None
@@ -50,8 +55,9 @@ def measured_figures(
         joules_per_token=jpt,
         usd_per_million_tokens=totals.dollars / tokens * 1e6 if has_tokens else None,
         tokens_per_second=tps,
-        speed_vs_human=None if tps is None else tps / human_tokens_per_second,
-        human_equivalent_watts=None if jpt is None else human_equivalent_watts(jpt, human_tokens_per_second),
-        human_hours=tokens_to_human_time(tokens).hours,
+        speed_vs_human=None if tps is None else tps / pace.tokens_per_second,
+        human_equivalent_watts=None if jpt is None else human_equivalent_watts(jpt, pace),
+        human_hours=tokens_to_human_time(tokens, pace).hours,
         energy_measured=totals.energy_measured,
+        pace=pace,
     )

@@ -12,7 +12,7 @@ import csv
 import datetime as dt
 import functools
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -25,7 +25,11 @@ TREND_KINDS = ("physical_compute", "algorithmic_efficiency", "price_decline")
 
 @dataclass(frozen=True)
 class TrainingRun:
-    """Training compute of one model, with a low/high range where the estimate is uncertain."""
+    """Training compute of one model, with a low/high range where the estimate is uncertain.
+
+    `date` is the model's release (publication) date; where sources disagree on the
+    FLOP, low and high span them and `source` names each.
+    """
 
     model: str
     date: str
@@ -38,7 +42,11 @@ class TrainingRun:
 
 @dataclass(frozen=True)
 class TokenPrice:
-    """The cheapest price seen at a date for a fixed capability level (a benchmark threshold)."""
+    """The cheapest price seen at a date for a fixed capability level (a benchmark threshold).
+
+    A price per million tokens is one number only after input and output prices are
+    blended; `blend` says how (e.g. "3:1 input:output", "1:1 mean").
+    """
 
     capability: str
     threshold: str
@@ -47,14 +55,19 @@ class TokenPrice:
     year: float
     usd_per_million_tokens: float
     source: str
+    blend: str = ""
 
 
 @dataclass(frozen=True)
 class Accelerator:
-    """One accelerator's datasheet figures and what a deployed unit costs in watts and dollars."""
+    """One accelerator's datasheet figures and what a deployed unit costs in watts and dollars.
+
+    `date` is the date the vendor announced the accelerator, for every row (not when
+    it shipped, nor when a price or power figure was published).
+    """
 
     accelerator: str
-    date: str
+    date: str  # announcement date
     year: float
     peak_flops: float  # dense bf16 FLOP/s
     memory_gb: float
@@ -247,7 +260,7 @@ def _training(r: _Row) -> TrainingRun:
 def _price(r: _Row) -> TokenPrice:
     return TokenPrice(
         r.text("capability"), r.text("threshold", required=False), r.text("model"), r.text("date"), r.year(),
-        r.number("usd_per_million_tokens"), r.text("source"),
+        r.number("usd_per_million_tokens"), r.text("source"), r.text("blend", required=False),
     )
 
 
@@ -302,8 +315,8 @@ _TABLES = (
     _Table("training_compute", "training", ("model", "date", "flop", "flop_low", "flop_high", "source"),
            ("flop_low", "flop_high"), _training, lambda r: (r.model.lower(),)),
     _Table("token_prices", "prices",
-           ("capability", "threshold", "model", "date", "usd_per_million_tokens", "source"),
-           ("threshold",), _price, lambda r: (r.capability, r.model.lower(), r.date)),
+           ("capability", "threshold", "model", "date", "usd_per_million_tokens", "blend", "source"),
+           ("threshold", "blend"), _price, lambda r: (r.capability, r.model.lower(), r.date)),
     _Table("hardware", "hardware",
            ("accelerator", "date", "peak_flops", "memory_gb", "memory_tbps", "tdp_watts", "all_in_watts",
             "unit_usd", "source"),
@@ -321,30 +334,47 @@ def table_names() -> list[str]:
     return [t.name for t in _TABLES]
 
 
+def _uncommented(lines: Iterable[str]) -> Iterator[str]:
+    """Lines with '# ...' comment lines blanked (not dropped), so line numbers stay the file's own."""
+    for line in lines:
+        yield "" if line.lstrip().startswith("#") else line
+
+
 def _read_rows(lines: Iterable[str], where: str, table: _Table | None) -> tuple[_Table, list[Any]]:
-    """Parse one CSV; with table None, the header decides which table it extends."""
-    reader = csv.DictReader(lines)
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    if not header:
-        raise DatasetError(f"{where}, line 1: empty file; expected a CSV header")
-    reader.fieldnames = header
-    if table is None:
-        matches = [t for t in _TABLES if t.required <= set(header) <= set(t.columns)]
-        if not matches:
-            expected = "; ".join(f"{t.name}: {','.join(t.columns)}" for t in _TABLES)
-            raise DatasetError(
-                f"{where}, line 1: header '{','.join(header)}' matches no reference table; expected one of — {expected}"
-            )
-        table = matches[0]
+    """Parse one CSV; with table None, the header decides which table it extends.
+
+    Lines starting with '#' are comments: the shipped files use them to say what a
+    column means (e.g. which date a hardware row's `date` is).
+    """
+    reader = csv.reader(_uncommented(lines))
+    header: list[str] | None = None
     rows: list[Any] = []
-    for values in reader:
+    for cells in reader:
+        if not any(c.strip() for c in cells):
+            continue  # a blank or comment line
         line = reader.line_num
-        if None in values:
+        if header is None:
+            header = [h.strip() for h in cells]
+            table = table or _match_table(header, where, line)
+            continue
+        if len(cells) > len(header):
             raise DatasetError(f"{where}, line {line}: more cells than the header has columns")
-        if not any((v or "").strip() for v in values.values()):
-            continue  # a blank line
-        rows.append(table.build(_Row(values, f"{where}, line {line}")))
+        values: dict[str, str | None] = dict.fromkeys(header)
+        values.update(zip(header, cells, strict=False))
+        rows.append(table.build(_Row(values, f"{where}, line {line}")))  # type: ignore[union-attr]
+    if header is None or table is None:
+        raise DatasetError(f"{where}, line 1: empty file; expected a CSV header")
     return table, rows
+
+
+def _match_table(header: list[str], where: str, line: int) -> _Table:
+    matches = [t for t in _TABLES if t.required <= set(header) <= set(t.columns)]
+    if not matches:
+        expected = "; ".join(f"{t.name}: {','.join(t.columns)}" for t in _TABLES)
+        raise DatasetError(
+            f"{where}, line {line}: header '{','.join(header)}' matches no reference table; expected one of — {expected}"
+        )
+    return matches[0]
 
 
 @functools.lru_cache(maxsize=1)

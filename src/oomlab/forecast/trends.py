@@ -64,7 +64,7 @@ class TrendFit:
 
     def predict(self, year: float) -> float:
         """The fitted value at a year."""
-        return 10.0 ** (self.log10_at_center + self.ooms_per_year * (year - self.center_year))
+        return _pow10(self.log10_at_center + self.ooms_per_year * (year - self.center_year), year)
 
     def projection_band(self, year: float, anchor_year: float | None = None) -> Band:
         """Values at `year` along the low/best/high slopes, all starting from the fit at `anchor_year`.
@@ -75,8 +75,8 @@ class TrendFit:
         base = self.log10_at_center + self.ooms_per_year * (anchor - self.center_year)
         dt = year - anchor
         slopes = self.slope_band
-        values = sorted(10.0 ** (base + s * dt) for s in (slopes.low, slopes.best, slopes.high))
-        return Band(values[0], 10.0 ** (base + slopes.best * dt), values[2])
+        values = sorted(_pow10(base + s * dt, year) for s in (slopes.low, slopes.best, slopes.high))
+        return Band(values[0], _pow10(base + slopes.best * dt, year), values[2])
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -93,6 +93,14 @@ class TrendFit:
             "r_squared": self.r_squared,
             "confidence": self.confidence,
         }
+
+
+def _pow10(log10_value: float, year: float) -> float:
+    """10**x, refused with one line where the line leaves the floats (past ~1e308 or below ~1e-308)."""
+    if not -307 < log10_value < 308:
+        raise FitError(f"the trendline at {year:.1f} is 10^{log10_value:.0f}, outside the representable numbers; "
+                       "project fewer years")
+    return 10.0**log10_value
 
 
 def fit_log_linear(years: Sequence[float], values: Sequence[float], confidence: float = 0.9) -> TrendFit:

@@ -12,9 +12,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from oomlab.errors import ConfigError
-from oomlab.forecast import conversions as conv
+from rich.markup import escape
+
+from oomlab.errors import ConfigError, DatasetError
 from oomlab.forecast.counting import Band
+from oomlab.forecast.pace import PRESETS, HumanPace, resolve_pace
 from oomlab.forecast.reference import ReferenceData, decimal_year, load_reference
 
 app = typer.Typer(
@@ -25,6 +27,7 @@ app = typer.Typer(
         "count GPT-2 GPT-4: OOMs of training compute between two models. "
         "project --years 4: effective compute, low/best/high. "
         "fit prices: price decline per year at fixed capability. "
+        "rate price 2021-11 60 2024-11 0.06: a two-point rate. "
         "convert fleet: watts per human-equivalent. "
         "plot prices --out p.png: the trendline chart. "
         "--run RUN_ID: a run's J/token, $/M tokens, tokens/s and watts."
@@ -46,6 +49,17 @@ DataOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
+# The one human pace (oomlab.forecast.pace): on the group and on every command that uses it.
+PaceOpt = Annotated[str | None, typer.Option(
+    "--pace", help=f"Human pace preset: {', '.join(PRESETS)} (default 100-per-minute: SA ch. I; "
+                   "one-per-second: the seed's 8 h a day at 1 token/s; month-per-million: the seed's 750 h per M tokens).")]
+HumanTpsOpt = Annotated[float | None, typer.Option(
+    "--human-tokens-per-second", help="A person's thinking speed, tokens/s (replaces the preset's).")]
+HoursPerDayOpt = Annotated[float | None, typer.Option(
+    "--hours-per-day", help="A person's working hours per day (replaces the preset's).")]
+DaysPerWeekOpt = Annotated[float | None, typer.Option(
+    "--days-per-week", help="A person's working days per week (replaces the preset's).")]
+
 
 @dataclass
 class _Options:
@@ -53,11 +67,24 @@ class _Options:
     db: Path = Path("oomlab.db")
     data: list[Path] = field(default_factory=list)
     json: bool = False
-    human_tokens_per_second: float = conv.HUMAN_TOKENS_PER_SECOND
+    pace: tuple[str | None, float | None, float | None, float | None] = (None, None, None, None)
 
 
 def _options(ctx: typer.Context) -> _Options:
     return ctx.meta.get(_META_KEY) or _Options()
+
+
+def _pace(ctx: typer.Context, name: str | None = None, tokens_per_second: float | None = None,
+          hours_per_day: float | None = None, days_per_week: float | None = None) -> HumanPace:
+    """The command's pace: its own flags, else the group's, else the default preset."""
+    group = _options(ctx).pace
+    mine = (name, tokens_per_second, hours_per_day, days_per_week)
+    return resolve_pace(*(m if m is not None else g for m, g in zip(mine, group, strict=True)))
+
+
+def _print_pace(pace: HumanPace) -> None:
+    """Every output that uses the pace says which one it is."""
+    _console().print(f"[dim]{escape(pace.describe())}[/]", soft_wrap=True)
 
 
 def _reference(ctx: typer.Context, data: list[Path] | None) -> ReferenceData:
@@ -95,6 +122,38 @@ def _g(x: float | None, digits: int = 3) -> str:
 
 def _flop(x: float) -> str:
     return f"{x:.2g}".replace("e+", "e")
+
+
+def _times(ooms: float) -> str:
+    """OOMs as the factor they are: 2.7 → '×501', -3 → '÷1,000', 12.3 → '×2.0e12'."""
+    sign, size = ("×", ooms) if ooms >= 0 else ("÷", -ooms)
+    if size >= 9:
+        exponent = math.floor(size)
+        return f"{sign}{10 ** (size - exponent):.2g}e{exponent}"
+    value = 10**size
+    if value < 10:
+        return f"{sign}{value:.3g}"
+    digits = math.floor(math.log10(value)) - 2
+    return f"{sign}{round(value, -digits):,.0f}"
+
+
+def _factor(ooms: float) -> float | None:
+    """10**ooms for JSON; None where it would overflow a float."""
+    return 10**ooms if abs(ooms) < 308 else None
+
+
+def _when(text: str, what: str) -> float:
+    """A date typed as 2027-12, 2027-12-31, 2027 or 2027.5, as a decimal year."""
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            return decimal_year(text, what)
+        except DatasetError as e:
+            raise ConfigError(str(e)) from None
+    if not math.isfinite(value) or not 1 <= value <= 9999:
+        raise ConfigError(f"{what} must be a year such as 2027, 2027.5 or 2027-12, got '{text}'")
+    return value
 
 
 def _band(b: Band, fmt: Any = _g) -> str:

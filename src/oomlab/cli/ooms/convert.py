@@ -10,17 +10,23 @@ from rich.table import Table
 
 from oomlab.cli.ooms.common import (
     DataOpt,
+    DaysPerWeekOpt,
+    HoursPerDayOpt,
+    HumanTpsOpt,
     JsonOpt,
+    PaceOpt,
     _console,
     _emit_json,
     _g,
-    _options,
+    _pace,
+    _print_pace,
     _reference,
     _wants_json,
     convert_app,
 )
 from oomlab.errors import ConfigError
 from oomlab.forecast import conversions as conv
+from oomlab.forecast.pace import HumanPace, human_time_to_tokens, tokens_to_human_time
 
 # ---------------------------------------------------------------- convert
 
@@ -29,37 +35,49 @@ from oomlab.forecast import conversions as conv
 def convert_tokens(
     ctx: typer.Context,
     tokens: Annotated[float | None, typer.Argument(help="Thinking tokens; alone, the essay's table.")] = None,
-    hours: Annotated[float | None, typer.Option(help="Working hours to turn into tokens instead.")] = None,
-    tokens_per_minute: Annotated[float, typer.Option(help="A human's pace (SA ch. I: ~100).")] = conv.TOKENS_PER_HUMAN_MINUTE,
+    hours: Annotated[float | None, typer.Option(help="Hours of human thinking to turn into tokens instead.")] = None,
+    pace: PaceOpt = None,
+    human_tokens_per_second: HumanTpsOpt = None,
+    hours_per_day: HoursPerDayOpt = None,
+    days_per_week: DaysPerWeekOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Tokens ↔ human working time at 100 tokens/minute, 8-hour days, 40-hour weeks (SA ch. I)."""
+    """Tokens ↔ human working time at one human pace (default: SA ch. I's 100 tokens/minute, 8 h days, 40 h weeks)."""
+    human = _pace(ctx, pace, human_tokens_per_second, hours_per_day, days_per_week)
     as_json = _wants_json(ctx, json_out)
+    if hours is not None and tokens is not None:
+        raise ConfigError("give tokens or --hours, not both")
     if hours is not None:
-        n = conv.human_time_to_tokens(hours, tokens_per_minute)
+        n = human_time_to_tokens(hours, human)
         if as_json:
-            _emit_json({"hours": hours, "tokens": n, "tokens_per_minute": tokens_per_minute})
-        else:
-            _console().print(f"{hours:g} working hours ≈ {n:,.0f} tokens at {tokens_per_minute:g} tokens/minute")
+            _emit_json({"hours": hours, "tokens": n, "workdays": hours / human.hours_per_day,
+                        "human_pace": human.as_dict()})
+            return
+        _console().print(f"{hours:g} hours of human thinking ≈ {n:,.0f} tokens "
+                         f"({hours / human.hours_per_day:.3g} working days)")
+        _print_pace(human)
         return
     if tokens is not None:
-        t = conv.tokens_to_human_time(tokens, tokens_per_minute)
+        t = tokens_to_human_time(tokens, human)
         if as_json:
-            _emit_json({**t.__dict__, "phrase": t.phrase()})
-        else:
-            _console().print(f"{tokens:,.0f} tokens ≈ {t.phrase()} of human work")
+            _emit_json(t.as_dict())
+            return
+        _console().print(f"{tokens:,.0f} tokens ≈ {t.phrase()} of human work")
+        _print_pace(human)
         return
-    rows = conv.thinking_time_table(tokens_per_minute)
+    rows = conv.thinking_time_table(human)
     if as_json:
-        _emit_json([{"order": r.order, "tokens": r.tokens, "essay_says": r.essay_says,
-                     "hours": r.human_time.hours, "phrase": r.human_time.phrase()} for r in rows])
+        _emit_json({"human_pace": human.as_dict(),
+                    "rows": [{"order": r.order, "tokens": r.tokens, "essay_says": r.essay_says,
+                              "hours": r.human_time.hours, "phrase": r.human_time.phrase()} for r in rows]})
         return
-    table = Table(title=f"Thinking tokens as human working time ({tokens_per_minute:g} tokens/minute, 8 h days, 40 h weeks)")
+    table = Table(title="Thinking tokens as human working time (essay: Aschenbrenner 2024, SA ch. I)")
     for name in ("tokens", "e.g.", "essay says", "computed"):
         table.add_column(name)
     for r in rows:
         table.add_row(r.order, f"{r.tokens:,.0f}", r.essay_says, r.human_time.phrase())
     _console().print(table)
+    _print_pace(human)
 
 
 @convert_app.command("watts")
@@ -67,25 +85,31 @@ def convert_watts(
     ctx: typer.Context,
     j_per_token: Annotated[float | None, typer.Option("--j-per-token", help="Energy per token, J.")] = None,
     watts: Annotated[float | None, typer.Option(help="A power budget, W, to turn into J/token instead.")] = None,
+    pace: PaceOpt = None,
+    human_tokens_per_second: HumanTpsOpt = None,
+    hours_per_day: HoursPerDayOpt = None,
+    days_per_week: DaysPerWeekOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """J/token ↔ human-equivalent watts: the power to produce tokens at a human's pace."""
-    tps = _options(ctx).human_tokens_per_second
+    human = _pace(ctx, pace, human_tokens_per_second, hours_per_day, days_per_week)
     if (j_per_token is None) == (watts is None):
         raise ConfigError("give exactly one of --j-per-token or --watts")
     if j_per_token is not None:
-        result = {"joules_per_token": j_per_token, "human_equivalent_watts": conv.human_equivalent_watts(j_per_token, tps)}
+        result = {"joules_per_token": j_per_token, "human_equivalent_watts": conv.human_equivalent_watts(j_per_token, human)}
     else:
         assert watts is not None
-        result = {"human_equivalent_watts": watts, "joules_per_token": conv.joules_per_token_at(watts, tps)}
-    result["human_tokens_per_second"] = tps
+        result = {"human_equivalent_watts": watts, "joules_per_token": conv.joules_per_token_at(watts, human)}
+    result["watt_hours_per_workday"] = result["human_equivalent_watts"] * human.hours_per_day
     result["brain_watts"] = conv.HUMAN_BRAIN_WATTS
     if _wants_json(ctx, json_out):
-        _emit_json(result)
+        _emit_json({**result, "human_pace": human.as_dict()})
         return
-    _console().print(f"{_g(result['joules_per_token'])} J/token at {tps:g} token/s = "
-                     f"{_g(result['human_equivalent_watts'])} W per human-equivalent "
+    _console().print(f"{_g(result['joules_per_token'])} J/token at {human.tokens_per_second:.3g} tokens/s = "
+                     f"{_g(result['human_equivalent_watts'])} W per human-equivalent, "
+                     f"{_g(result['watt_hours_per_workday'])} Wh per {human.hours_per_day:g}-hour day "
                      f"(a brain: ~{conv.HUMAN_BRAIN_WATTS:g} W)")
+    _print_pace(human)
 
 
 def _quantity(v: Any) -> str:
@@ -107,12 +131,14 @@ def _print_dict(title: str, values: dict[str, Any]) -> None:
     _console().print(table)
 
 
-def _show(ctx: typer.Context, json_out: bool, title: str, values: dict[str, Any]) -> None:
-    """One conversion's result: JSON when asked for, else a two-column table."""
+def _show(ctx: typer.Context, json_out: bool, title: str, values: dict[str, Any], pace: HumanPace | None = None) -> None:
+    """One conversion's result: JSON when asked for, else a two-column table; the pace it used, if any."""
     if _wants_json(ctx, json_out):
-        _emit_json(values)
-    else:
-        _print_dict(title, values)
+        _emit_json(values if pace is None else {**values, "human_pace": pace.as_dict()})
+        return
+    _print_dict(title, values)
+    if pace is not None:
+        _print_pace(pace)
 
 
 @convert_app.command("fleet")
@@ -122,11 +148,16 @@ def convert_fleet(
     watts: Annotated[float, typer.Option(help="All-in watts per GPU.")] = conv.SEED_WATTS_PER_GPU,
     streams: Annotated[float, typer.Option(help="Concurrent generation streams.")] = conv.SEED_STREAMS,
     speed: Annotated[float, typer.Option(help="Each stream's speed relative to a human.")] = conv.SEED_SPEED_VS_HUMAN,
+    pace: PaceOpt = None,
+    human_tokens_per_second: HumanTpsOpt = None,
+    hours_per_day: HoursPerDayOpt = None,
+    days_per_week: DaysPerWeekOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """A serving fleet in human terms (defaults: the seed estimate, about 1 W per human-equivalent)."""
-    est = conv.fleet_estimate(gpus, watts, streams, speed, _options(ctx).human_tokens_per_second)
-    _show(ctx, json_out, "Serving fleet in human-equivalents", est.as_dict())
+    """A serving fleet in human terms (defaults: the seed estimate, 0.8 W per human-equivalent at any pace)."""
+    human = _pace(ctx, pace, human_tokens_per_second, hours_per_day, days_per_week)
+    est = conv.fleet_estimate(gpus, watts, streams, speed, human)
+    _show(ctx, json_out, "Serving fleet in human-equivalents", est.as_dict(), human)
 
 
 @convert_app.command("price-energy")
@@ -135,12 +166,21 @@ def convert_price_energy(
     usd_per_gpu_hour: Annotated[float, typer.Option(help="Rental price per GPU-hour.")] = conv.SEED_USD_PER_GPU_HOUR,
     watts: Annotated[float, typer.Option(help="All-in watts per GPU.")] = conv.SEED_WATTS_PER_GPU,
     usd_per_million: Annotated[float, typer.Option(help="Price per million tokens.")] = conv.SEED_USD_PER_MILLION_TOKENS,
-    human_hours_per_million: Annotated[float, typer.Option(help="Human working hours a million tokens replace.")] = conv.SEED_HUMAN_HOURS_PER_MILLION_TOKENS,
+    pace: PaceOpt = None,
+    human_tokens_per_second: HumanTpsOpt = None,
+    hours_per_day: HoursPerDayOpt = None,
+    days_per_week: DaysPerWeekOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Energy behind a token price: GPU-hours per M tokens × watts, per human hour replaced."""
-    est = conv.energy_from_price(usd_per_gpu_hour, watts, usd_per_million, human_hours_per_million)
-    _show(ctx, json_out, "Energy implied by a token price", est.as_dict())
+    """Energy behind a token price: GPU-hours per M tokens × watts, per hour of human thinking replaced.
+
+    The hours a million tokens replace come from the human pace: 1e6 ÷ (tokens/s × 3600)
+    hours of thinking. The seed's "750 hours per million tokens" is the month-per-million
+    preset (a calendar month of round-the-clock thinking), which gives its 2.5 W.
+    """
+    human = _pace(ctx, pace, human_tokens_per_second, hours_per_day, days_per_week)
+    est = conv.energy_from_price(usd_per_gpu_hour, watts, usd_per_million, human)
+    _show(ctx, json_out, "Energy implied by a token price", est.as_dict(), human)
 
 
 @convert_app.command("cost")

@@ -12,18 +12,24 @@ from rich.table import Table
 from oomlab.cli.ooms.common import (
     _META_KEY,
     DataOpt,
+    DaysPerWeekOpt,
+    HoursPerDayOpt,
+    HumanTpsOpt,
     JsonOpt,
+    PaceOpt,
     _console,
     _emit_json,
     _g,
     _load_totals,
     _Options,
+    _pace,
+    _print_pace,
     _reference,
     app,
 )
-from oomlab.errors import ConfigError
 from oomlab.forecast import conversions as conv
 from oomlab.forecast.measured import MeasuredFigures, measured_figures
+from oomlab.forecast.pace import HumanPace, tokens_to_human_time
 from oomlab.forecast.reference import ReferenceData
 
 # ---------------------------------------------------------------- measured run (callback)
@@ -36,69 +42,73 @@ def ooms(
     db: Annotated[Path, typer.Option("--db", help="The SQLite database a sweep wrote.")] = Path("oomlab.db"),
     data: DataOpt = None,
     json_out: JsonOpt = False,
-    human_tokens_per_second: Annotated[
-        float, typer.Option(help="A human's pace for human-equivalent watts (seed estimate: 1 token/s).")
-    ] = conv.HUMAN_TOKENS_PER_SECOND,
+    pace: PaceOpt = None,
+    human_tokens_per_second: HumanTpsOpt = None,
+    hours_per_day: HoursPerDayOpt = None,
+    days_per_week: DaysPerWeekOpt = None,
 ) -> None:
-    """Count the OOMs; with --run and no command, show a measured run beside the reference figures."""
-    if human_tokens_per_second <= 0:
-        raise ConfigError(f"--human-tokens-per-second must be positive, got {human_tokens_per_second}")
-    ctx.meta[_META_KEY] = _Options(run, db, list(data or []), json_out, human_tokens_per_second)
+    """Count the OOMs; with --run and no command, show a measured run beside the reference figures.
+
+    The pace flags here apply to every command after them; a command's own pace flags win.
+    """
+    ctx.meta[_META_KEY] = _Options(run, db, list(data or []), json_out,
+                                   (pace, human_tokens_per_second, hours_per_day, days_per_week))
+    human = _pace(ctx)  # a bad pace fails here, before any command runs
     if ctx.invoked_subcommand is not None:
         return
     if run is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
-    figures = measured_figures(_load_totals(db, run), human_tokens_per_second)
+    figures = measured_figures(_load_totals(db, run), human)
     ref = _reference(ctx, None)
-    rows = _reference_rows(ref, human_tokens_per_second)
+    rows = _reference_rows(ref, human)
     if json_out:
-        _emit_json({"run_id": run, "run": figures.as_dict(), "reference": rows,
-                    "human_tokens_per_second": human_tokens_per_second})
+        _emit_json({"run_id": run, "run": figures.as_dict(), "reference": rows, "human_pace": human.as_dict()})
         return
-    _print_measured(run, figures, rows, human_tokens_per_second)
+    _print_measured(run, figures, rows, human)
 
 
-def _reference_rows(ref: ReferenceData, human_tps: float) -> list[dict[str, Any]]:
-    """Published and seed figures in the same units as a measured run."""
+def _reference_rows(ref: ReferenceData, pace: HumanPace) -> list[dict[str, Any]]:
+    """Published and seed figures in the same units as a measured run, every watt at the one `pace`."""
     rows: list[dict[str, Any]] = []
     for e in ref.energy:
         rows.append({"figure": e.label, "joules_per_token": e.joules_per_token,
-                     "human_equivalent_watts": conv.human_equivalent_watts(e.joules_per_token, human_tps),
+                     "human_equivalent_watts": conv.human_equivalent_watts(e.joules_per_token, pace),
                      "tokens_per_second": None, "usd_per_million_tokens": None,
                      "energy": "measured" if e.measured else "estimated", "source": e.source})
-    fleet = conv.fleet_estimate(human_tokens_per_second=human_tps)
+    fleet = conv.fleet_estimate(pace=pace)
     rows.append({"figure": f"seed: {conv.SEED_GPUS} GPUs × {conv.SEED_WATTS_PER_GPU:g} W, {conv.SEED_STREAMS} streams "
                            f"at {conv.SEED_SPEED_VS_HUMAN:g}× human",
                  "joules_per_token": fleet.joules_per_token,
-                 "human_equivalent_watts": conv.human_equivalent_watts(fleet.joules_per_token, human_tps),
-                 "tokens_per_second": conv.SEED_SPEED_VS_HUMAN * human_tps, "usd_per_million_tokens": None,
-                 "energy": "estimated", "source": "seed estimate (issue #5)"})
-    price = conv.energy_from_price()
+                 "human_equivalent_watts": conv.human_equivalent_watts(fleet.joules_per_token, pace),
+                 "tokens_per_second": conv.SEED_SPEED_VS_HUMAN * pace.tokens_per_second, "usd_per_million_tokens": None,
+                 "energy": "estimated", "source": "seed estimate (issue #5): a serving fleet"})
+    price = conv.energy_from_price(pace=pace)
     rows.append({"figure": f"seed: ${conv.SEED_USD_PER_GPU_HOUR:g}/GPU-h at {conv.SEED_WATTS_PER_GPU:g} W, "
                            f"${conv.SEED_USD_PER_MILLION_TOKENS:g}/M tokens",
                  "joules_per_token": price.joules_per_token,
-                 "human_equivalent_watts": conv.human_equivalent_watts(price.joules_per_token, human_tps),
+                 "human_equivalent_watts": price.human_equivalent_watts,  # = J/token × the pace's tokens/s
                  "tokens_per_second": None, "usd_per_million_tokens": price.usd_per_million_tokens,
                  "energy": "estimated",
-                 "source": f"seed estimate; {price.human_equivalent_watts:.2g} W at "
-                           f"{price.human_hours_per_million_tokens:g} human hours per million tokens"})
-    rows.append({"figure": f"human brain, {conv.HUMAN_BRAIN_WATTS:g} W at {human_tps:g} token/s",
-                 "joules_per_token": conv.joules_per_token_at(conv.HUMAN_BRAIN_WATTS, human_tps),
-                 "human_equivalent_watts": conv.HUMAN_BRAIN_WATTS, "tokens_per_second": human_tps,
+                 "source": "seed estimate (issue #5): energy behind a token price, all of it GPU rental"})
+    rows.append({"figure": f"human brain, {conv.HUMAN_BRAIN_WATTS:g} W",
+                 "joules_per_token": conv.joules_per_token_at(conv.HUMAN_BRAIN_WATTS, pace),
+                 "human_equivalent_watts": conv.HUMAN_BRAIN_WATTS, "tokens_per_second": pace.tokens_per_second,
                  "usd_per_million_tokens": None, "energy": "estimated",
                  "source": "conventional ≈20 W; seed essay 10–30 W"})
     for capability in ref.capabilities():
         latest = ref.price_series(capability)[-1]
-        rows.append({"figure": f"API price, {capability} level ({latest.model}, {latest.date})",
+        blend = f", {latest.blend}" if latest.blend else ""
+        rows.append({"figure": f"API price, {capability} level ({latest.model}, {latest.date}{blend})",
                      "joules_per_token": None, "human_equivalent_watts": None, "tokens_per_second": None,
                      "usd_per_million_tokens": latest.usd_per_million_tokens, "energy": "—",
                      "source": latest.source})
     return rows
 
 
-def _print_measured(run: str, f: MeasuredFigures, rows: list[dict[str, Any]], human_tps: float) -> None:
-    table = Table(title=f"Run {escape(run)} beside the reference figures (human pace {human_tps:g} token/s)")
+def _print_measured(run: str, f: MeasuredFigures, rows: list[dict[str, Any]], pace: HumanPace) -> None:
+    table = Table(title=f"Run {escape(run)} beside the reference figures "
+                        f"(W at human pace = J/token × {pace.tokens_per_second:.3g} tokens/s)")
     table.add_column("figure", overflow="fold", ratio=1)
     for name in ("J/token", "W at human pace", "tokens/s", "$/M tokens"):
         table.add_column(name, overflow="fold", justify="right")
@@ -118,7 +128,8 @@ def _print_measured(run: str, f: MeasuredFigures, rows: list[dict[str, Any]], hu
     console.print(table)
     for i, source in enumerate(sources, 1):
         console.print(f"[dim]{i}. {escape(source)}[/]")
-    console.print(f"{f.completion_tokens:g} completion tokens = {conv.tokens_to_human_time(f.completion_tokens).phrase()} "
-                  f"of human work at {conv.TOKENS_PER_HUMAN_MINUTE:g} tokens/minute.")
+    console.print(f"{f.completion_tokens:g} completion tokens = "
+                  f"{tokens_to_human_time(f.completion_tokens, pace).phrase()} of human work.")
+    _print_pace(pace)
     if not f.energy_measured:
         console.print("[yellow]This run's energy is an estimate from a configured device power, not a meter reading.[/]")
