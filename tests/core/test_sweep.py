@@ -78,6 +78,11 @@ def test_sigkill_mid_sweep_resumes_without_redrawing(tmp_path, oomlab_cmd) -> No
     assert 12 <= len(before) < 48
     [killed] = Store(db).runs()
     assert killed.status == "interrupted" and killed.samples_drawn == len(before)
+    listed = subprocess.run(oomlab_cmd + ["runs", "--db", str(db)], capture_output=True, text=True, timeout=120)
+    assert killed.id in listed.stdout and "interrupted" in listed.stdout
+    shown = subprocess.run(oomlab_cmd + ["show", killed.id, "--db", str(db)], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert f"run {killed.id} is incomplete (interrupted): it covers" in shown.stdout and "of 8 problems" in shown.stdout
 
     out = subprocess.run(_sweep_cmd(oomlab_cmd, db), capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr

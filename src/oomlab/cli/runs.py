@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.table import Table
 
 from oomlab.cli.app import app, console
@@ -35,12 +36,25 @@ def runs(
                            "problems": r.config.get("problems"), "samples_drawn": r.samples_drawn,
                            "samples_reused": r.samples_reused} for r in rows], indent=2))
         return
-    t = Table(title=f"runs in {db}")
-    for col in ("run", "created", "status", "task", "model", "strategies", "N", "problems", "drawn", "reused"):
-        t.add_column(col, no_wrap=col == "run")
+    models = {r.model_id.split("@")[0] for r in rows}
+    one_model = len(models) == 1
+    t = Table(title=f"runs in {db}" + (f" · model {models.pop()}" if one_model else ""), box=box.SIMPLE_HEAD)
+    narrow = console.width < 110  # at 80 columns the date goes, so the id and the strategies keep their room
+    cols = ["run"] + ([] if narrow else ["created"]) + ["status", "task"] + ([] if one_model else ["model"]) + [
+        "strategies", "N", "probs", "drawn", "reused"]
+    for col in cols:
+        # the id and status never shrink: an id cut at 80 columns could not be typed back
+        fixed = {"run": 8, "status": 11, "created": 16, "task": 10}.get(col)
+        t.add_column(col, no_wrap=fixed is not None or col in ("N", "probs", "drawn", "reused"), min_width=fixed,
+                     overflow="fold",
+                     justify="right" if col in ("N", "probs", "drawn", "reused") else "left")
     for r in rows:
-        t.add_row(r.id, r.created_at, r.status, r.task, r.model_id, ", ".join(r.config.get("strategies", [])),
-                  str(r.config.get("n")), str(r.config.get("problems")), str(r.samples_drawn), str(r.samples_reused))
+        cells = [r.id] + ([] if narrow else [r.created_at.replace("T", " ")[:16]]) + [r.status, r.task]
+        if not one_model:
+            cells.append(r.model_id.split("@")[0])
+        cells += [", ".join(r.config.get("strategies", [])), str(r.config.get("n")), str(r.config.get("problems")),
+                  str(r.samples_drawn), str(r.samples_reused)]
+        t.add_row(*cells)
     console.print(t)
 
 

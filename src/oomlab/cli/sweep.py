@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from oomlab.cli.app import app, console, err_console
 from oomlab.errors import ConfigError
+from oomlab.ledger import LedgerTotals
 from oomlab.report.waste import waste_line
 from oomlab.store import DEFAULT_DB, RunBusy, Store
 from oomlab.sweep import Sweep, SweepConfig, parse_spec
@@ -97,12 +98,23 @@ def run_and_report(config: SweepConfig, db: Path, plot: Optional[Path], as_json:
         console.print(waste_line(waste))
     console.print(
         f"{verb} [bold cyan]{result.run_id}[/bold cyan] · {info.samples_drawn} samples drawn, {info.samples_reused} reused from cache · "
-        f"{totals.tokens:,.0f} tokens · {totals.flops:.2e} FLOPs · {totals.joules:.0f} J ({info.energy_method}) · "
+        f"{totals.tokens:,.0f} tokens · {totals.flops:.2e} FLOPs · {books_extras(totals, info.energy_method)}"
         f"${totals.dollars:.4f} ({info.pricing.describe()}) · db {db}"
     )
     if plot_path:
         console.print(f"plot: [bold]{plot_path}[/bold]")
     return result.run_id
+
+
+def books_extras(totals: LedgerTotals, energy_method: str) -> str:
+    """Energy (or why it is unknown), and what a hosted API bills and the waits, where they differ from the rest."""
+    energy = f"{totals.joules:.0f} J ({energy_method})" if totals.joules == totals.joules else f"energy {energy_method}"
+    parts = [energy]
+    if abs(totals.billed_prompt_tokens - totals.prompt_tokens) > 0.5:
+        parts.append(f"{totals.billed_prompt_tokens:,.0f} prompt tokens billed (each request's, less cached)")
+    if totals.wait_seconds > 0.05:
+        parts.append(f"{totals.wait_seconds:.1f} s waiting (backoff, queueing; not charged)")
+    return " · ".join(parts) + " · "
 
 
 def _number(text: str) -> float:
