@@ -66,6 +66,7 @@ class SampleRow:
     energy_measured: bool
     energy_method: str
     prompt: str = ""
+    drawn_by_run: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,10 @@ class Store:
         self.path = Path(path)
         _check_path(self.path)
         try:
-            self.db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            # one connection shared by a sweep's problem threads: SQLite serialises it, `_write` orders writers
+            self.db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                      check_same_thread=False)
+            self._lock = threading.RLock()
             self.db.row_factory = sqlite3.Row
             self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             self.db.execute("PRAGMA foreign_keys = ON")
@@ -197,13 +201,19 @@ class Store:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One short write transaction, taking the write lock up front (no deadlock on upgrade)."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def _query(self, sql: str, args: tuple | list = ()) -> list[sqlite3.Row]:
+        """Rows of one read, fetched whole under the writers' lock (the connection is shared by threads)."""
+        with self._lock:
+            return self.db.execute(sql, args).fetchall()
 
     def _migrate(self) -> None:
         files = sorted(f for f in resources.files("oomlab.migrations").iterdir() if f.name.endswith(".sql"))
@@ -381,7 +391,7 @@ class Store:
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
             q = f"SELECT * FROM samples WHERE cache_key IN ({','.join('?' * len(chunk))})"
-            for r in self.db.execute(q, chunk):
+            for r in self._query(q, chunk):
                 out[r["cache_key"]] = _sample_row(r)
         return out
 
@@ -416,7 +426,7 @@ class Store:
         out: dict[int, SampleRow] = {}
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
-            for r in self.db.execute(f"SELECT * FROM samples WHERE id IN ({','.join('?' * len(chunk))})", chunk):
+            for r in self._query(f"SELECT * FROM samples WHERE id IN ({','.join('?' * len(chunk))})", chunk):
                 out[int(r["id"])] = _sample_row(r)
         return out
 
@@ -425,13 +435,8 @@ class Store:
 
     # -- attempts -------------------------------------------------------------------------
     def has_attempt(self, run_id: str, strategy: str, problem_idx: int, budget: int) -> bool:
-        return (
-            self.db.execute(
-                "SELECT 1 FROM attempts WHERE run_id=? AND strategy=? AND problem_idx=? AND budget=?",
-                (run_id, strategy, problem_idx, budget),
-            ).fetchone()
-            is not None
-        )
+        return bool(self._query("SELECT 1 FROM attempts WHERE run_id=? AND strategy=? AND problem_idx=? AND budget=?",
+                                (run_id, strategy, problem_idx, budget)))
 
     def add_attempt(self, run_id: str, a: AttemptRow) -> None:
         """Record an attempt and, under a foreign key, every sample it used; a recorded attempt stays as it is."""
@@ -644,4 +649,5 @@ def _sample_row(r: sqlite3.Row) -> SampleRow:
         billed_prompt_tokens=r["billed_prompt_tokens"],
     )
     joules = r["joules"] if energy_known(r["energy_method"]) else float("nan")
-    return SampleRow(int(r["id"]), g, joules, bool(r["energy_measured"]), r["energy_method"], r["prompt"])
+    return SampleRow(int(r["id"]), g, joules, bool(r["energy_measured"]), r["energy_method"], r["prompt"],
+                     r["drawn_by_run"])

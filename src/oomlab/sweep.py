@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,6 +117,8 @@ class SweepConfig:
         }
 
 
+MAX_PROBLEMS_IN_FLIGHT = 1024  # threads; each waits on the backend's own concurrency bound
+
 IDENTITY_FIELDS = ("task", "task_options", "backend", "model_id", "strategies", "n", "ladder", "problems", "seed",
                    "budget_unit", "budgets", "model_sha256")
 
@@ -140,7 +144,8 @@ class MeteredBackend:
         self.name = getattr(backend, "name", "backend")
         self.drawn_ids: set[int] = set()
         self.served_ids: set[int] = set()
-        self._used: list[int] = []
+        self._local = threading.local()  # what the attempt running on this thread has spent
+        self._count_lock = threading.Lock()
         try:
             self._streams = "on_sample" in inspect.signature(backend.generate).parameters
         except (TypeError, ValueError):
@@ -153,14 +158,22 @@ class MeteredBackend:
         missing = [i for i, k in enumerate(keys) if k not in rows]
         if missing:
             todo = missing[:1] if p.greedy else missing  # greedy requests differ only in seed: one draw serves all
+            if not p.greedy:
+                todo = self._resume_whole_batch(request, keys, rows, missing)
             sub = GenRequest(request.prompt, p, tuple(request.seeds[i] for i in todo), request.logprobs, request.chat)
             span = self.meter.span()
             committed: set[int] = set()
 
             def commit(j: int, g: Generation) -> None:
-                if j not in committed:
-                    committed.add(j)
-                    rows[keys[todo[j]]] = self._commit(keys[todo[j]], request, g, span, stale)
+                if j in committed:
+                    return
+                committed.add(j)
+                key = keys[todo[j]]
+                if key in rows:  # re-drawn only to give its batch-mates their uninterrupted batch
+                    self._waste(Waste(g.prompt_tokens // max(g.group_size, 1), g.completion_tokens, g.seconds,
+                                      "re-drawn with its interrupted batch", estimated=False), span.joules(g.seconds))
+                    return
+                rows[key] = self._commit(key, request, g, span, stale)
 
             try:
                 if self._streams:
@@ -174,12 +187,39 @@ class MeteredBackend:
             if p.greedy:
                 rows.update({k: rows[keys[todo[0]]] for k in keys})
         out = [rows[k] for k in keys]
-        self._used.extend(r.id for r in out)
-        self.served_ids.update(r.id for r in out)
+        self._spent().extend(r.id for r in out)
+        with self._count_lock:
+            self.served_ids.update(r.id for r in out)
         if on_sample is not None:
             for i, r in enumerate(out):
                 on_sample(i, r.generation)
         return [r.generation for r in out]
+
+    def _resume_whole_batch(self, request: GenRequest, keys: list[str], rows: dict[str, SampleRow],
+                            missing: list[int]) -> list[int]:
+        """Which seeds to draw: the missing ones, or, when this run was killed in the middle of one of the
+        backend's batches, that whole batch again from its start.
+
+        An engine's samples depend on their batch-mates (llama.cpp's batched numerics: re-drawing a
+        subset of a batch changes about one text in eight), so only the whole batch reproduces what
+        the uninterrupted run would have drawn; its already-committed samples stay as they are and the
+        re-draw is booked as waste. A backend whose samples are independent requests says
+        `batch_invariant = True` and gets only the missing seeds.
+        """
+        first = missing[0]
+        if first == 0 or getattr(self.backend, "batch_invariant", False):
+            return missing
+        start_of = getattr(self.backend, "batch_start", None)
+        start = start_of(request, first) if start_of is not None else 0
+        before = [rows.get(k) for k in keys[start:first]]
+        if start >= first or any(r is None for r in before):
+            return missing
+        size = {r.generation.group_size for r in before if r is not None}
+        # interrupted: its committed samples were decoded in a batch larger than what was committed of it
+        # (a ladder that grows, 4 then 8 samples, finds batches of exactly 4 and draws only the rest)
+        if len(size) != 1 or not first - start < size.pop() <= len(keys) - start:
+            return missing
+        return list(range(start, len(keys)))
 
     def _lookup(self, keys: list[str], logprobs: bool) -> tuple[dict[str, SampleRow], dict[str, SampleRow]]:
         """(usable cached rows, rows that exist but lack the logprobs this request needs)."""
@@ -211,7 +251,8 @@ class MeteredBackend:
             NewSample(key, self.model_id, request.prompt, request.params, g, joules, self.meter.measured,
                       self.meter.method), self.run_id)
         if inserted:
-            self.drawn_ids.add(row.id)
+            with self._count_lock:
+                self.drawn_ids.add(row.id)
         else:
             self._waste(Waste(g.prompt_tokens, g.completion_tokens, g.seconds,
                               "drawn twice (another process committed this sample first)", estimated=False), joules)
@@ -234,9 +275,14 @@ class MeteredBackend:
         """Samples served from the cache that this sweep did not draw."""
         return len(self.served_ids - self.drawn_ids)
 
+    def _spent(self) -> list[int]:
+        if not hasattr(self._local, "used"):
+            self._local.used = []
+        return self._local.used
+
     def take_used(self) -> list[int]:
-        """Sample ids served since the last call: what the current attempt spent."""
-        used, self._used = self._used, []
+        """Sample ids served to this thread since its last call: what the current attempt spent."""
+        used, self._local.used = self._spent(), []
         return used
 
     def close(self) -> None:
@@ -270,6 +316,8 @@ class Sweep:
         self.task: Task = create_task(config.task, **config.task_options)
         self.specs = [parse_spec(s) for s in config.strategies]
         self.strategies: dict[str, Strategy] = {spec_key(n, o): create_strategy(n, **o) for n, o in self.specs}
+        self._local_strategies = threading.local()
+        self.metered: MeteredBackend | None = None  # the live books of the run in progress (progress bars read it)
         self.backend = backend or create_backend(config.backend, **config.backend_options)
         self.meter = meter_for(self.backend, config.tdp_watts, config.energy_counter)
 
@@ -324,7 +372,7 @@ class Sweep:
 
     def _run_claimed(self, run_id: str, identity: dict[str, Any], progress: ProgressFn | None) -> tuple[int, int]:
         cfg = self.config
-        metered = MeteredBackend(self.backend, self.store, self.meter, run_id)
+        metered = self.metered = MeteredBackend(self.backend, self.store, self.meter, run_id)
         problems = self.task.problems(cfg.problems, cfg.seed)
         self.store.add_problems(
             run_id, [(i, p.id, self.task.prompt(p), p.reference, p.inputs, p.metadata) for i, p in enumerate(problems)]
@@ -337,16 +385,57 @@ class Sweep:
             per_strategy = calibrate(self, run_id, problems[0], metered)
             self.store.update_config(run_id, {**identity, "rungs_by_strategy": per_strategy})
         total = len(problems) * len(self.strategies)
-        done = 0
-        for i, problem in enumerate(problems):
+        done = [0]
+        done_lock = threading.Lock()
+
+        def solve(i: int, problem: Any) -> None:
+            strategies = self._thread_strategies()
             self._prefetch(problem, metered, rungs)
-            for key, strategy in self.strategies.items():
+            for key, strategy in strategies.items():
                 self._attempt(run_id, i, problem, key, strategy, metered, per_strategy[key])
-                done += 1
+                with done_lock:
+                    done[0] += 1
+                    n_done = done[0]
                 if progress:
-                    progress(done, total, key)
+                    progress(n_done, total, key)
             metered.take_used()
+
+        workers = self.problems_in_flight(len(problems))
+        if workers <= 1:
+            for i, problem in enumerate(problems):
+                solve(i, problem)
+        else:  # problems in flight: the backend's own concurrency bound is the only limit on requests
+            with ThreadPoolExecutor(workers, thread_name_prefix="oomlab-problem") as pool:
+                futures = [pool.submit(solve, i, problem) for i, problem in enumerate(problems)]
+                try:
+                    for f in as_completed(futures):
+                        f.result()
+                except BaseException:
+                    for f in futures:
+                        f.cancel()
+                    raise
         return metered.drawn, metered.reused
+
+    def problems_in_flight(self, n_problems: int) -> int:
+        """How many problems to work on at once: one per request the backend may have in flight.
+
+        An embedded engine (no `concurrency`) decodes one batch at a time, so it gets one problem;
+        an HTTP pool or a Ray executor gets as many as it can serve, each problem adding at least
+        one request, so the servers' continuous batching stays full.
+        """
+        concurrency = getattr(self.backend, "concurrency", None)
+        if not isinstance(concurrency, int) or concurrency <= 1:
+            return 1
+        return max(1, min(n_problems, concurrency, MAX_PROBLEMS_IN_FLIGHT))
+
+    def _thread_strategies(self) -> dict[str, Strategy]:
+        """Strategy objects of this thread's own: a strategy may keep state while it solves."""
+        if threading.current_thread() is threading.main_thread():
+            return self.strategies
+        local = self._local_strategies
+        if not hasattr(local, "strategies"):
+            local.strategies = {spec_key(n, o): create_strategy(n, **o) for n, o in self.specs}
+        return local.strategies
 
     def config_record(self) -> dict[str, Any]:
         record = self.config.identity(self.backend.model_id)

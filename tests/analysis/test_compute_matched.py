@@ -124,3 +124,79 @@ def test_bad_inputs():
         compare_at_matched_flops(SMALL, TOKENS, [1.2] * 7, LARGE, 0.4, 500, ratio=1.0)
     with pytest.raises(ConfigError, match="positive"):
         ModelSpec("x", 0, 1e12)
+
+
+# ----------------------------------------------------------------------------- unpaired (issue 10, item 1)
+SAME = ModelSpec("m", 1e9, 1e12)  # both sides the same size and data: the small side spends the large's tokens
+
+
+def _small_matrix(p: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    """One rung of 0/1 outcomes at rate p (tokens 1000), padded with a dearer rung."""
+    col = (rng.random(n) < p).astype(float)
+    return np.column_stack([col, col])
+
+
+def test_unpaired_scalar_large_side_does_not_reverse_the_winner():
+    """Audit case: small 8.9%, large 90% on other problems. Today the 'difference' interval was the small
+    model's own accuracy interval ([+5.6, +12.1] points) and the winner 'small'."""
+    rng = np.random.default_rng(3)
+    small = _small_matrix(0.089, 400, rng)
+    for large_acc in (0.90, (rng.random(300) < 0.90).astype(float)):
+        res = compare_at_matched_flops(SAME, [1000, 2000], small, SAME, large_acc, 1000, ratio=1.0,
+                                       n_boot=500, paired=False)
+        lo, hi = res.difference_interval
+        assert res.winner == "large"
+        assert hi < 0 and lo <= 0.089 - 0.90 <= hi  # contains the true difference, -81 points
+        assert res.difference == pytest.approx(res.small_accuracy - res.large_accuracy)
+        assert not res.paired and "unpaired" in res.interval_method
+
+
+def test_unpaired_interval_covers_the_true_difference():
+    """Two-sample interval on different problems: nominal 95%, at least 0.92 in 300 replications."""
+    p_small, p_large, hits, reps = 0.35, 0.45, 0, 300
+    for seed in range(reps):
+        rng = np.random.default_rng(seed)
+        small = _small_matrix(p_small, 120, rng)
+        large = (rng.random(100) < p_large).astype(float)
+        res = compare_at_matched_flops(SAME, [1000, 2000], small, SAME, large, 1000, ratio=1.0, n_boot=200,
+                                       seed=seed, paired=False)
+        lo, hi = res.difference_interval
+        hits += lo <= p_small - p_large <= hi
+    assert hits / reps >= 0.92
+
+
+def test_winner_only_when_the_interval_excludes_zero():
+    rng = np.random.default_rng(5)
+    small = _small_matrix(0.50, 60, rng)
+    large = (rng.random(60) < 0.55).astype(float)
+    res = compare_at_matched_flops(SAME, [1000, 2000], small, SAME, large, 1000, ratio=1.0, n_boot=300,
+                                   paired=False)
+    lo, hi = res.difference_interval
+    assert lo < 0 < hi and res.winner == "no clear winner"
+    # a stated tolerance: a winner must clear it, an interval inside it is a tie
+    wide = compare_at_matched_flops(SAME, [1000, 2000], small, SAME, large, 1000, ratio=1.0, n_boot=300,
+                                    paired=False, tie_tolerance=0.5)
+    assert wide.winner == "tie" and wide.tolerance == 0.5
+
+
+def test_equal_sizes_are_paired_only_when_told_so():
+    rng = np.random.default_rng(6)
+    small = _small_matrix(0.4, 80, rng)
+    large = (rng.random(80) < 0.4).astype(float)
+    kw = dict(ratio=1.0, n_boot=200)
+    assert compare_at_matched_flops(SAME, [1000, 2000], small, SAME, large, 1000, **kw).paired
+    unpaired = compare_at_matched_flops(SAME, [1000, 2000], small, SAME, large, 1000, paired=False, **kw)
+    assert not unpaired.paired and "MOVER" in unpaired.interval_method
+    with pytest.raises(ConfigError, match="paired"):
+        compare_at_matched_flops(SAME, [1000, 2000], small, SAME, 0.4, 1000, paired=True, **kw)
+
+
+def test_scalar_with_its_problem_count_gets_an_interval():
+    rng = np.random.default_rng(7)
+    small = _small_matrix(0.3, 200, rng)
+    exact = compare_at_matched_flops(SAME, [1000, 2000], small, SAME, 0.35, 1000, ratio=1.0, n_boot=300)
+    counted = compare_at_matched_flops(SAME, [1000, 2000], small, SAME, 0.35, 1000, ratio=1.0, n_boot=300,
+                                       large_n=50)
+    w = lambda r: r.difference_interval[1] - r.difference_interval[0]  # noqa: E731
+    assert w(counted) > w(exact)  # 50 problems of uncertainty on the large side widen it
+    assert "exact" in exact.interval_method and "50 problems" in counted.interval_method

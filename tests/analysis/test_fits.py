@@ -51,7 +51,7 @@ def coverage_rates(law, x, params, reps=50, n_problems=150, n_boot=100):
     hit50 = dict.fromkeys(params, 0)
     for seed in range(reps):
         data = per_problem(mean, n_problems, np.random.default_rng(seed))
-        fit = fit_curve(law, x, data, n_boot=n_boot, seed=seed)
+        fit = fit_curve(law, x, data, n_boot=n_boot, seed=seed, holdout=0)  # the check is tested below
         for name, value in params.items():
             lo, hi = fit.intervals[name]
             hit95[name] += lo <= value <= hi
@@ -300,3 +300,63 @@ def test_plot_fit_writes_png(tmp_path, logistic_fit):
     out = plot_fit(logistic_fit, str(tmp_path / "fit.png"))
     with open(out, "rb") as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------- extrapolation honesty (issue 10, item 3)
+PLATEAU = {"floor": 0.05, "ceiling": 0.6, "slope_per_oom": 1.5, "midpoint_log10": 11.0}
+
+
+def test_holdout_check_fails_when_the_law_is_wrong():
+    """An error power law on a curve that levels off at 60%: R² is high on the rungs, but the law
+    refitted without the last rung over-predicts it, so its extrapolations are marked unreliable."""
+    failed = 0
+    for seed in range(8):
+        data = per_problem(truth_curve("logistic", LADDER, PLATEAU), 200, np.random.default_rng(seed))
+        fit = fit_error_power_law(LADDER, data, n_boot=150, seed=seed)
+        assert fit.r2 > 0.9
+        failed += fit.holdout.passed is False
+    assert failed == 8
+    d = fit.to_dict()
+    assert d["holdout_check"]["status"] == "failed" and d["extrapolation"] == "unreliable"
+    assert "assumes the error-power-law curve holds" in d["extrapolation_assumes"]
+    hc = fit.holdout
+    assert hc.held_out == (LADDER[-1],) and not (hc.band[0][0] <= hc.measured[0] <= hc.band[0][1])
+    note = fit.extrapolation_note(LADDER[-1] * 10)
+    assert "assumes" in note and "UNRELIABLE" in note
+    assert fit.extrapolation_note(LADDER[3]) is None  # inside the rungs: not an extrapolation
+
+
+def test_holdout_check_passes_when_the_law_is_right():
+    passed = 0
+    for seed in range(8):
+        data = per_problem(truth_curve("logistic", LADDER, PLATEAU), 200, np.random.default_rng(seed))
+        fit = fit_logistic(LADDER, data, n_boot=150, seed=seed)
+        passed += fit.holdout.passed is True
+        lo, hi = fit.holdout.band[0]
+        assert lo < fit.holdout.predicted[0] < hi
+    assert passed >= 7  # a 95% band: one miss in eight is allowed
+    assert "passed" in fit.holdout.summary() and fit.to_dict()["extrapolation"] == "checked"
+    assert "held-out rung check passed" in fit.extrapolation_note(LADDER[-1] * 10)
+
+
+def test_holdout_false_alarms_are_rare_for_every_law():
+    """Data drawn from each law itself: the check fails in at most 3 of 20 seeds (nominal 1 in 20)."""
+    cases = [("coverage", SAMPLES, {"a": -2.0, "b": -0.4}),
+             ("error-power-law", SHORT, {"error_at_ref": 0.4, "alpha": 0.2})]
+    for law, x, params in cases:
+        fails = 0
+        for seed in range(20):
+            data = per_problem(truth_curve(law, x, params), 150, np.random.default_rng(seed))
+            fails += fit_curve(law, x, data, n_boot=100, seed=seed).holdout.passed is False
+        assert fails <= 3, (law, fails)
+
+
+def test_holdout_check_not_possible_is_said():
+    x = np.logspace(9, 12, 4)
+    data = per_problem(np.array([0.1, 0.3, 0.6, 0.7]), 50, np.random.default_rng(0))
+    fit = fit_logistic(x, data, n_boot=20, floor=0.0)  # 3 parameters need 4 rungs: none to spare
+    assert fit.holdout.passed is None and "needs 4" in fit.holdout.refused
+    assert fit.to_dict()["extrapolation"] == "unchecked"
+    assert "unchecked" in fit.extrapolation_note(1e13)
+    assert fit_mean_curve("coverage", SAMPLES, truth_curve("coverage", SAMPLES, {"a": -2.0, "b": -0.4})
+                          ).holdout.passed is None

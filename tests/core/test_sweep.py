@@ -127,3 +127,52 @@ def test_a_huge_draw_commits_from_its_first_sample(tmp_path, oomlab_cmd) -> None
     committed = sqlite3.connect(db).execute("SELECT COUNT(*) FROM samples").fetchone()[0]
     assert committed < 100000
     assert Store(db).runs()[0].status == "interrupted"
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_batch_resumes_as_the_uninterrupted_draw(tmp_path, embedded_backend) -> None:
+    """llama.cpp's samples depend on their batch-mates, so a batch killed half-way is re-drawn whole."""
+    from oomlab.backends.base import GenRequest, SamplingParams
+    from oomlab.energy import EnergyMeter
+    from oomlab.ledger import Pricing
+    from oomlab.sweep import MeteredBackend
+
+    req = GenRequest("12 + 7 = 19\n30 - 4 = 26\n8 * 6 = ", SamplingParams(temperature=1.0, max_tokens=12), tuple(range(8)))
+    clean = [g.text for g in embedded_backend.generate(req)]
+
+    class KilledAfterThree:
+        model_id, facts, name = embedded_backend.model_id, embedded_backend.facts, "killed"
+
+        def batch_start(self, request, index):
+            return embedded_backend.batch_start(request, index)
+
+        def generate(self, request, on_sample=None):
+            seen = []
+
+            def deliver(i, g):
+                if len(seen) == 3:
+                    raise Interrupted
+                seen.append(i)
+                on_sample(i, g)
+
+            return embedded_backend.generate(request, on_sample=deliver)
+
+    store = Store(tmp_path / "x.db")
+    run = store.create_run({"x": 1}, backend="llamacpp", model_id=embedded_backend.model_id,
+                           facts=embedded_backend.facts, task="t", energy_method="e", pricing=Pricing(), version="0")
+    with pytest.raises(Interrupted):
+        MeteredBackend(KilledAfterThree(), store, EnergyMeter(), run).generate(req)
+    assert store.sample_count() == 3
+    resumed = MeteredBackend(embedded_backend, store, EnergyMeter(), run).generate(req)
+    assert [g.text for g in resumed] == clean, "the resumed batch equals the uninterrupted one"
+    assert store.sample_count() == 8
+    assert store.waste(run).reasons == {"re-drawn with its interrupted batch": 3}
+    # a ladder that grows (4 samples, then 8) is not an interrupted batch: only the new seeds are drawn
+    grown = Store(tmp_path / "grown.db")
+    metered = MeteredBackend(embedded_backend, grown, EnergyMeter(), None)
+    metered.generate(GenRequest(req.prompt, req.params, tuple(range(4))))
+    metered.generate(req)
+    assert grown.sample_count() == 8 and grown.db.execute("SELECT COUNT(*) FROM waste").fetchone()[0] == 0

@@ -103,8 +103,13 @@ def test_fit_json_covers_every_strategy(runs, fit_json) -> None:
     for s in fit_json["strategies"]:
         for f in s["fits"]:
             assert (f["fit"] is None) != (f["refused"] is None)
+            if f["fit"] is not None:  # every fit carries its extrapolation check, even when it cannot run
+                assert f["fit"]["holdout_check"]["status"] in ("passed", "failed", "not possible")
+                assert f["fit"]["extrapolation"] in ("checked", "unreliable", "unchecked")
             for r in f["reach"]:
                 assert (r["compute"] is None) == (r["refused"] is not None)
+                if r["compute"] is not None and r["extrapolated_ooms"] > 0:
+                    assert "assumes" in r["note"]
     d = fit_json["difficulty"]
     assert d is not None or fit_json["difficulty_refused"]
     if d is not None:
@@ -144,7 +149,9 @@ def test_report_fits_equal_fit_json(runs, fit_json, report_html) -> None:
                 assert f"{name} = {fmt(value)}" in text  # the same number, formatted as `oomlab fit` prints it
                 shown += 1
             assert fmt(f["fit"]["goodness_of_fit"]["r2"]) in text
+            assert f["fit"]["holdout_check"]["summary"] in text  # the extrapolation check, as the CLI prints it
     assert shown >= 3
+    assert "held-out check" in text and "Wilson score" in text  # the greedy rung's interval says what it is
 
 
 def test_report_is_self_contained_and_labelled(runs, report_html) -> None:
@@ -178,6 +185,7 @@ def test_report_of_two_runs_with_training_compute(runs) -> None:
     assert er["models"][0].endswith(f"({a}, majority)")
     # the same curve at two training budgets: training compute buys nothing, the slope is 0
     assert er["slope"] == pytest.approx(0.0, abs=1e-9)
+    assert er["test_compute_unit"] == "FLOPs" and "test-time FLOPs" in html
 
 
 def test_report_refuses_mismatched_train_flops(runs) -> None:
@@ -197,7 +205,9 @@ def test_compare_json(runs) -> None:
     rows = out["comparisons"]
     assert [r["strategy"] for r in rows] == ["greedy", "majority"]  # the oracle is left out by default
     for r in rows:
-        assert r["refused"] is None and r["ratio"] == 1.0 and r["winner"] in ("small", "large", "tie")
+        assert r["refused"] is None and r["ratio"] == 1.0
+        assert r["winner"] in ("small", "large", "tie", "no clear winner")
+        assert r["paired"] and r["interval_method"].startswith("paired bootstrap")
     # same model on both sides: the small model can afford exactly the large one's greedy tokens
     assert rows[0]["test_time_multiplier"] == pytest.approx(1.0)
 
@@ -213,6 +223,7 @@ def test_exchange_json(runs) -> None:
     out = strict_json(oomlab("exchange", a, b, "--train-flops", "1e20", "--train-flops", "1e21", "--db", str(db),
                              "--n-boot", "50", "--json").stdout)
     assert out["slope"] == pytest.approx(0.0, abs=1e-9) and len(out["models"]) == 2
+    assert out["test_compute_unit"] == "FLOPs"
 
 
 # ----------------------------------------------------------------------------- browser

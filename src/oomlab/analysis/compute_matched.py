@@ -29,15 +29,29 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from oomlab.analysis.intervals import (
+    EXACT,
+    WILSON,
+    MeanInterval,
+    is_binary,
+    mean_interval,
+    mover_difference,
+    wilson_interval,
+)
 from oomlab.errors import ConfigError
 
 __all__ = [
     "ComputeMatched",
     "ModelSpec",
+    "NO_CLEAR_WINNER",
     "compare_across_ratios",
     "compare_at_matched_flops",
+    "decide_winner",
+    "difference_interval",
     "matched_test_time_multiplier",
 ]
+
+NO_CLEAR_WINNER = "no clear winner"
 
 
 @dataclass(frozen=True)
@@ -92,9 +106,12 @@ class ComputeMatched:
     difference: float  # small - large
     difference_interval: tuple[float, float] | None
     level: float
-    winner: str  # "small", "large" or "tie"
+    winner: str  # "small", "large", "tie" (interval inside ±tolerance) or "no clear winner"
     status: str  # "interpolated", "capped at largest rung", "cannot afford cheapest rung"
     note: str
+    interval_method: str = ""
+    paired: bool = False
+    tolerance: float = 0.0  # a winner needs the whole interval beyond ±tolerance
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -124,25 +141,85 @@ def _mix_weights(tokens: np.ndarray, budget: float) -> tuple[np.ndarray, str]:
     return w, "interpolated"
 
 
-def _paired_interval(diff_rows: np.ndarray | None, small_rows, large_rows, n_boot, level, seed):
+def _bootstrap_mean_diff(diff_rows: np.ndarray, n_boot: int, level: float, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap of the mean of per-problem differences (paired: same problems resampled)."""
     rng = np.random.default_rng(seed)
-    q = [(1 - level) / 2, (1 + level) / 2]
-    if diff_rows is not None:
-        n = diff_rows.size
-        means = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot) @ diff_rows / n
-    else:
-        parts = []
-        for rows, sign in ((small_rows, 1.0), (large_rows, -1.0)):
-            if rows is None:
-                parts.append(0.0)
-                continue
-            n = rows.size
-            parts.append(sign * (rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot) @ rows / n))
-        means = parts[0] + parts[1]
-        if np.ndim(means) == 0:
-            return None
-    lo, hi = np.quantile(means, q)
-    return (float(lo), float(hi))
+    n = diff_rows.size
+    means = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot) @ diff_rows / n
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+class _NoInterval(Exception):
+    """n_boot=0 where only a bootstrap could give an interval."""
+
+
+def _side(rows: np.ndarray | None, mean: float, n: int | None, n_boot: int, level: float, seed: int) -> MeanInterval:
+    """One side of an unpaired difference and its own interval (zero width for a number taken as exact)."""
+    if rows is not None:
+        if n_boot == 0 and not is_binary(rows):
+            raise _NoInterval
+        return mean_interval(rows, level, n_boot, seed)
+    if n is not None:
+        lo, hi = wilson_interval(round(mean * n), n, level)
+        return MeanInterval(mean, lo, hi, f"{WILSON} on {n} problems")
+    return MeanInterval(mean, mean, mean, EXACT)
+
+
+def difference_interval(
+    small_rows: np.ndarray | None,
+    small_mean: float,
+    large_rows: np.ndarray | None,
+    large_mean: float,
+    *,
+    paired: bool,
+    large_n: int | None = None,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[tuple[float, float] | None, str]:
+    """Interval for small - large and the name of its method.
+
+    Paired (the same problems on both sides): percentile bootstrap of the per-problem differences,
+    so the problems' shared difficulty cancels. Unpaired (different problems, or a side known only
+    as a number): each side gets its own interval (Wilson for 0/1 outcomes, percentile bootstrap
+    otherwise; a bare number is taken as exact unless ``large_n`` says how many problems it came
+    from) and MOVER combines them; two 0/1 sides make it Newcombe's hybrid score interval.
+    None when both sides are exact numbers (the difference then has no sampling error to show).
+    """
+    if paired:
+        if small_rows is None or large_rows is None or small_rows.size != large_rows.size:
+            raise ConfigError("a paired comparison needs per-problem results of both models on the same problems")
+        if n_boot == 0:
+            return None, "none (n_boot=0)"
+        return _bootstrap_mean_diff(small_rows - large_rows, n_boot, level, seed), "paired bootstrap over the same problems"
+    try:
+        a = _side(small_rows, small_mean, None, n_boot, level, seed)
+        b = _side(large_rows, large_mean, large_n, n_boot, level, seed + 1)
+    except _NoInterval:
+        return None, "none (n_boot=0)"
+    if a.method == EXACT and b.method == EXACT:
+        return None, "none: both accuracies given as exact numbers"
+    method = f"unpaired (different problems): MOVER of small's {a.method} and large's {b.method}"
+    return mover_difference(a, b), method
+
+
+def decide_winner(difference: float, interval: tuple[float, float] | None, tolerance: float, exact: bool) -> str:
+    """'small' or 'large' only when the interval lies wholly beyond +tolerance or -tolerance; 'tie' when it
+    lies wholly inside [-tolerance, tolerance]; otherwise 'no clear winner'. Exact numbers (no interval
+    because nothing was sampled) are compared directly."""
+    if interval is None:
+        if not exact or math.isnan(difference):
+            return NO_CLEAR_WINNER
+        return "small" if difference > tolerance else "large" if difference < -tolerance else "tie"
+    lo, hi = interval
+    if lo > tolerance:
+        return "small"
+    if hi < -tolerance:
+        return "large"
+    if lo >= -tolerance and hi <= tolerance:
+        return "tie"
+    return NO_CLEAR_WINNER
 
 
 def compare_at_matched_flops(
@@ -159,15 +236,23 @@ def compare_at_matched_flops(
     level: float = 0.95,
     seed: int = 0,
     tie_tolerance: float = 0.0,
+    paired: bool | None = None,
+    large_n: int | None = None,
 ) -> ComputeMatched:
     """Small model + test-time compute vs the large model's greedy pass@1 at equal total FLOPs.
 
     ``small_tokens``: inference tokens per problem at each rung of the small model's ladder
     (increasing); ``small_accuracy``: its mean accuracy per rung, or a (problems, rungs)
     matrix. ``large_accuracy``: the large model's greedy pass@1, or a per-problem 0/1
-    vector. Give exactly one of ``ratio`` (R = D_inference / D_pretrain) or ``queries``.
-    With per-problem data on both sides over the same problems, the difference gets a
-    paired bootstrap interval and the winner is the side the interval excludes zero for.
+    vector; ``large_n``: for a bare number, how many problems it was measured on (it then
+    gets a Wilson interval; without it the number is taken as exact). Give exactly one of
+    ``ratio`` (R = D_inference / D_pretrain) or ``queries``.
+
+    ``paired``: whether the two sides' rows are the SAME problems in the same order (paired
+    bootstrap of per-problem differences); False gives the unpaired two-sample interval
+    (see :func:`difference_interval`). None pairs when both sides have equally many rows.
+    A winner is named only when the interval lies wholly beyond ±``tie_tolerance``
+    (see :func:`decide_winner`).
     """
     if (ratio is None) == (queries is None):
         raise ConfigError("give exactly one of ratio (R = D_inference / D_pretrain) or queries")
@@ -175,6 +260,10 @@ def compare_at_matched_flops(
         raise ConfigError("large_tokens (greedy tokens per query) must be positive")
     if not 0 < level < 1:
         raise ConfigError(f"level must lie strictly between 0 and 1, got {level}")
+    if tie_tolerance < 0:
+        raise ConfigError(f"tie_tolerance must be >= 0, got {tie_tolerance}")
+    if large_n is not None and large_n < 1:
+        raise ConfigError(f"large_n must be a positive number of problems, got {large_n}")
     if queries is None:
         if ratio <= 0:
             raise ConfigError(f"ratio R must be positive, got {ratio}")
@@ -204,21 +293,20 @@ def compare_at_matched_flops(
     small_mean = float(np.mean(acc, axis=0) @ weights) if acc.ndim == 2 else float(acc @ weights)
     large_mean = float(np.mean(large_acc))
     large_rows = large_acc if large_acc.ndim == 1 else None
+    if paired is None:
+        paired = small_rows is not None and large_rows is not None and small_rows.size == large_rows.size
 
+    method = ""
     if status == "cannot afford cheapest rung":
         small_mean, diff, interval, winner = math.nan, math.nan, None, "large"
         note = (f"at R = {ratio:.3g} the small model's share of the FLOPs buys {affordable:.3g} "
                 f"tokens per query, below its cheapest rung ({tokens[0]:.3g})")
     else:
         diff = small_mean - large_mean
-        paired = None
-        if small_rows is not None and large_rows is not None and small_rows.size == large_rows.size:
-            paired = small_rows - large_rows
-        interval = _paired_interval(paired, small_rows, large_rows, n_boot, level, seed) if n_boot else None
-        if interval is not None:
-            winner = "small" if interval[0] > 0 else "large" if interval[1] < 0 else "tie"
-        else:
-            winner = "small" if diff > tie_tolerance else "large" if diff < -tie_tolerance else "tie"
+        interval, method = difference_interval(small_rows, small_mean, large_rows, large_mean, paired=paired,
+                                               large_n=large_n, n_boot=n_boot, level=level, seed=seed)
+        exact = small_rows is None and large_rows is None and large_n is None
+        winner = decide_winner(diff, interval, tie_tolerance, exact)
         note = f"{small.name} spends {affordable:.3g} tokens per query ({status})"
         if status == "capped at largest rung":
             note += f"; its ladder stops at {tokens[-1]:.3g}, so its accuracy is a lower bound"
@@ -243,6 +331,9 @@ def compare_at_matched_flops(
         winner=winner,
         status=status,
         note=note,
+        interval_method=method,
+        paired=bool(paired),
+        tolerance=float(tie_tolerance),
     )
 
 

@@ -6,6 +6,10 @@ prompt once plus k completions (FLOPs: prompt_flops(P) + k · mean completion FL
 joules and dollars are k × the mean per-sample share of the draw's wall time and energy.
 Other strategies: each rung was run for real; its cost is the samples it caused, each distinct
 prompt paid once in full (ledger.attempt_cost), seconds/joules/dollars as apportioned when drawn.
+
+Intervals (see analysis/intervals.py): a rung whose column is one 0/1 outcome per problem (greedy,
+a re-run strategy) gets the Wilson score interval; other rungs the percentile bootstrap over
+problems. Each Rung names its method in ``interval``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from oomlab.analysis.bootstrap import bootstrap_ci
+from oomlab.analysis.intervals import column_intervals
 from oomlab.ledger import HUMAN_TOKENS_PER_MINUTE, attempt_cost, charge, completion_flops, flops_known, prompt_flops
 from oomlab.store import AttemptRow, SampleRow, Store
 from oomlab.strategies.base import Draw, DrawStrategy, create_strategy
@@ -32,6 +36,7 @@ class Rung:
     seconds: float
     joules: float
     dollars: float
+    interval: str = ""  # how lo/hi were made: Wilson score (0/1 column) or percentile bootstrap
 
     @property
     def tokens(self) -> float:
@@ -80,8 +85,9 @@ def run_curves(store: Store, run_id: str, n_boot: int = 2000) -> list[Curve]:
             ks = sorted(k for k in {a.budget for a in mine} if sum(a.budget == k for a in mine) == n_problems)
             mine = [a for a in mine if a.budget in ks]
             acc, cost = _rerun_rungs(mine, samples, info, ks)
-        mean, lo, hi = bootstrap_ci(acc, n_boot=n_boot, seed=0)
-        rungs = [Rung(k, float(mean[j]), float(lo[j]), float(hi[j]), *(float(c) for c in cost[:, j])) for j, k in enumerate(ks)]
+        mean, lo, hi, methods = column_intervals(acc, n_boot=n_boot, seed=0)
+        rungs = [Rung(k, float(mean[j]), float(lo[j]), float(hi[j]), *(float(c) for c in cost[:, j]), methods[j])
+                 for j, k in enumerate(ks)]
         measured = all(samples[i].energy_measured for a in mine for i in a.sample_ids)
         curves.append(Curve(key, strategy.label(), strategy.oracle, rungs, acc, measured))
     return curves

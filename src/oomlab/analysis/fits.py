@@ -16,6 +16,12 @@ the per-problem matrix with replacement, refit, take percentiles. The same boots
 refits give the bands of ``predict_interval`` and the interval of ``compute_for``;
 they are intervals for the population mean curve (the uncertainty from which
 problems were drawn), not for a single new problem.
+
+Those bands assume the law holds: they know nothing of a law that is merely close on the
+measured rungs and wrong beyond them. So every bootstrapped fit also carries a check the data
+can fail (:class:`HoldoutCheck`): refit without the last rung(s), predict them, and see whether
+the measured mean falls in the predicted band. A fit that fails it marks its extrapolations
+unreliable; one that cannot run it (too few rungs) marks them unchecked.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from oomlab.errors import ConfigError, FitError
 __all__ = [
     "FIT_LAWS",
     "CurveFit",
+    "HoldoutCheck",
     "fit_coverage",
     "fit_curve",
     "fit_error_power_law",
@@ -49,6 +56,57 @@ def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
         return (math.nan, math.nan)
     q = np.quantile(v, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")
     return (float(q[0]), float(q[1]))
+
+
+@dataclass(frozen=True)
+class HoldoutCheck:
+    """Fit without the last ``len(held_out)`` rungs, predict them, compare with what was measured.
+
+    ``band`` is where the measured mean should fall if the law holds: the prediction, widened by
+    the bootstrap spread of (prediction - measurement), both taken from the same resampled
+    problems so that their correlation counts (a basic-bootstrap band). ``passed`` is True when
+    every held-out measurement is inside; None when the check could not run (``refused`` says why).
+    """
+
+    held_out: tuple[float, ...] = ()  # compute of the held-out rungs
+    ooms_ahead: tuple[float, ...] = ()  # how far past the rungs the reduced fit saw
+    measured: tuple[float, ...] = ()
+    predicted: tuple[float, ...] = ()
+    band: tuple[tuple[float, float], ...] = ()
+    level: float = 0.95
+    passed: bool | None = None
+    refused: str | None = None
+
+    @property
+    def status(self) -> str:
+        """'passed', 'failed' or 'not possible'."""
+        return "not possible" if self.passed is None else "passed" if self.passed else "failed"
+
+    @property
+    def extrapolation(self) -> str:
+        """What an extrapolation from this fit is: 'checked', 'unreliable' or 'unchecked'."""
+        return {"passed": "checked", "failed": "unreliable"}.get(self.status, "unchecked")
+
+    def summary(self) -> str:
+        """One line: which rung was held out, what was measured and predicted, the verdict."""
+        if self.passed is None:
+            return f"held-out check not possible: {self.refused}"
+        parts = [f"{100 * m:.1f}% measured vs {100 * p:.1f}% predicted [{100 * lo:.1f}, {100 * hi:.1f}] "
+                 f"at {x:.3g} ({a:.2g} OOMs ahead)"
+                 for x, a, m, p, (lo, hi) in zip(self.held_out, self.ooms_ahead, self.measured, self.predicted,
+                                                 self.band)]
+        verdict = "inside the band: passed" if self.passed else "outside the band: FAILED, extrapolation unreliable"
+        return f"held-out last rung{'s' if len(parts) > 1 else ''}: " + "; ".join(parts) + f" — {verdict}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "passed": self.passed, "refused": self.refused, "level": self.level,
+                "held_out_compute": list(self.held_out), "ooms_ahead": list(self.ooms_ahead),
+                "measured": list(self.measured), "predicted": list(self.predicted),
+                "band": [list(b) for b in self.band], "extrapolation": self.extrapolation,
+                "summary": self.summary()}
+
+
+ASSUMPTION = "assumes the {law} curve holds past the measured rungs"
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +134,7 @@ class CurveFit:
     max_extrapolation_ooms: float = 2.0
     notes: tuple[str, ...] = ()
     gof_on: str = "mean curve over problems, accuracy scale"
+    holdout: HoldoutCheck = field(default_factory=lambda: HoldoutCheck(refused="no bootstrap refits"))
     _law: Law = field(default=None, repr=False)  # type: ignore[assignment]
     _theta: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
     _boot: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
@@ -91,6 +150,18 @@ class CurveFit:
         u = np.log10(np.asarray(x, dtype=float))
         lo, hi = math.log10(self.compute[0]), math.log10(self.compute[-1])
         return np.maximum(0.0, np.maximum(u - hi, lo - u))
+
+    def extrapolation_note(self, x: float) -> str | None:
+        """What a figure at compute x rests on: None inside the rungs, else the assumption and the check."""
+        far = float(self.ooms_outside(x))
+        if far == 0.0:
+            return None
+        note = f"extrapolated {far:.2g} OOMs outside the measured rungs: assumes the {self.law} curve holds there"
+        if self.holdout.passed is False:
+            return note + "; UNRELIABLE: the held-out rung fell outside its predicted band"
+        if self.holdout.passed is None:
+            return note + f"; unchecked ({self.holdout.refused})"
+        return note + "; held-out rung check passed"
 
     def interval(self, name: str, level: float) -> tuple[float, float]:
         """A parameter's bootstrap percentile interval at another level than the fit's."""
@@ -108,7 +179,9 @@ class CurveFit:
             )
 
     def predict_interval(self, x: Any, level: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Bootstrap percentile band (lo, hi) of the mean curve at x; refuses past the limit."""
+        """Bootstrap percentile band (lo, hi) of the mean curve at x; refuses past the limit.
+
+        Past the rungs the band assumes the law holds there (see ``holdout`` for the check)."""
         level = self.level if level is None else _check_level(level)
         self._need_boot("prediction interval")
         xs = np.atleast_1d(np.asarray(x, dtype=float))
@@ -193,6 +266,9 @@ class CurveFit:
             "mean_curve_se": list(self.mean_curve_se),
             "max_extrapolation_ooms": self.max_extrapolation_ooms,
             "notes": list(self.notes),
+            "holdout_check": self.holdout.to_dict(),
+            "extrapolation": self.holdout.extrapolation,
+            "extrapolation_assumes": ASSUMPTION.format(law=self.law),
         }
 
 
@@ -238,7 +314,7 @@ def _point_fit(law: Law, x: np.ndarray, y: np.ndarray, min_rungs: int, flat_tole
     return theta
 
 
-def _assemble(law, x, y, theta, boot, boot_se, n_problems, n_boot, level, max_ooms, notes):
+def _assemble(law, x, y, theta, boot, boot_se, n_problems, n_boot, level, max_ooms, notes, holdout=None):
     resid = y - law.predict(x, theta)
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 - float(np.sum(resid**2)) / ss_tot if ss_tot > 0 else math.nan
@@ -265,6 +341,7 @@ def _assemble(law, x, y, theta, boot, boot_se, n_problems, n_boot, level, max_oo
         fixed=dict(law.fixed),
         max_extrapolation_ooms=float(max_ooms),
         notes=tuple(notes),
+        holdout=holdout if holdout is not None else HoldoutCheck(refused="no per-problem data to bootstrap"),
         _law=law,
         _theta=np.asarray(theta, dtype=float),
         _boot=boot,
@@ -282,12 +359,14 @@ def fit_curve(
     seed: int = 0,
     max_extrapolation_ooms: float = 2.0,
     flat_tolerance: float = 0.01,
+    holdout: int = 1,
 ) -> CurveFit:
     """Fit a law ('logistic', 'coverage', 'error-power-law') to a per-problem ladder.
 
     ``per_problem`` is (problems, rungs) of each problem's accuracy at each rung and
     ``compute`` the (rungs,) mean FLOPs per problem (samples k for 'coverage').
     Intervals: bootstrap over problems (rows), ``n_boot`` refits, percentile intervals.
+    ``holdout``: how many last rungs the extrapolation check holds out (0: no check).
     """
     level = _check_level(level)
     if n_boot < 0:
@@ -307,7 +386,50 @@ def fit_curve(
         means = counts @ values / n
         boot_se = means.std(axis=0, ddof=1)
         boot = np.array([fit_law.fit_one(x, m, [theta], warm=True) for m in means])
-    return _assemble(fit_law, x, y, theta, boot, boot_se, n, n_boot, level, max_extrapolation_ooms, ())
+        check = holdout_check(fit_law, x, y, means, holdout, level, flat_tolerance)
+    else:
+        check = HoldoutCheck(refused="n_boot=0: no bootstrap to give the held-out rung a band")
+    return _assemble(fit_law, x, y, theta, boot, boot_se, n, n_boot, level, max_extrapolation_ooms, (), check)
+
+
+def holdout_check(law: Law, x: np.ndarray, y: np.ndarray, means: np.ndarray, holdout: int, level: float,
+                  flat_tolerance: float = 0.01) -> HoldoutCheck:
+    """Refit ``law`` on all but the last ``holdout`` rungs (point fit and every bootstrap replicate,
+    ``means`` being the replicates' mean curves) and test the held-out measurements against the band."""
+    if holdout < 1:
+        return HoldoutCheck(level=level, refused="switched off (holdout=0)")
+    keep = x.size - holdout
+    p = len(law.param_names)
+    need = max(3, p + 1)
+    if keep < need:
+        return HoldoutCheck(level=level, refused=f"{x.size} rungs; holding out {holdout} leaves {keep}, and a "
+                                                  f"{law.name} fit needs {need}")
+    try:
+        theta = _point_fit(law, x[:keep], y[:keep], need, flat_tolerance)
+    except FitError as e:
+        return HoldoutCheck(level=level, refused=f"the fit without the last rung{'s' if holdout > 1 else ''} "
+                                                  f"was refused: {e}")
+    xs = x[keep:]
+    boot = np.array([law.fit_one(x[:keep], m[:keep], [theta], warm=True) for m in means])
+    ok = ~np.isnan(boot).any(axis=1)
+    if ok.sum() < max(20, 0.5 * len(boot)):
+        return HoldoutCheck(level=level, refused="too many bootstrap refits without the last rung failed")
+    pred = np.asarray(law.predict(xs, theta), dtype=float).ravel()
+    err = law.predict(xs, boot[ok]) - means[ok][:, keep:]  # prediction - measurement, same resampled problems
+    e_hat = pred - y[keep:]
+    q_lo, q_hi = np.quantile(err, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    lo, hi = pred - (q_hi - e_hat), pred - (q_lo - e_hat)
+    inside = (lo <= y[keep:]) & (y[keep:] <= hi)
+    ahead = np.log10(xs / x[keep - 1])
+    return HoldoutCheck(
+        held_out=tuple(float(v) for v in xs),
+        ooms_ahead=tuple(float(v) for v in ahead),
+        measured=tuple(float(v) for v in y[keep:]),
+        predicted=tuple(float(v) for v in pred),
+        band=tuple((float(a), float(b)) for a, b in zip(lo, hi)),
+        level=level,
+        passed=bool(np.all(inside)),
+    )
 
 
 def fit_logistic(compute: Any, per_problem: Any, **kwargs: Any) -> CurveFit:
@@ -365,7 +487,11 @@ def plot_fit(fit: CurveFit, path: str, *, title: str | None = None, xlabel: str 
                  capsize=3, label=f"mean over {fit.n_problems or '?'} problems")
     inside = grid <= x[-1]
     top.plot(grid[inside], fit.predict(grid[inside]), color="C0", label=f"{fit.law} fit")
-    top.plot(grid[~inside], fit.predict(grid[~inside]), color="C0", ls="--", label="extrapolation")
+    extrap = {"unreliable": "extrapolation: UNRELIABLE (held-out rung outside its band)",
+              "unchecked": "extrapolation (assumes the law holds; unchecked)"}.get(
+        fit.holdout.extrapolation, "extrapolation (assumes the law holds; held-out check passed)")
+    top.plot(grid[~inside], fit.predict(grid[~inside]), color="C3" if fit.holdout.passed is False else "C0",
+             ls="--", label=extrap)
     if fit.n_boot - fit.n_boot_failed >= 2:
         lo, hi = fit.predict_interval(grid)
         top.fill_between(grid, lo, hi, color="C0", alpha=0.2,

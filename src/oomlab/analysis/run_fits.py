@@ -12,7 +12,10 @@ Per strategy curve (see :mod:`oomlab.analysis.fits` for the laws and their refus
 
 Each fit either gives numbers or records why it was refused (too few rungs, a flat curve,
 no convergence). For every fit that stands, the compute to reach a few targets above the
-best measured accuracy, each refused where the fit does not support it.
+best measured accuracy, each refused where the fit does not support it; one that lies outside
+the measured rungs says that it assumes the law holds there, and carries the fit's held-out-rung
+check (fits.HoldoutCheck): "unreliable" when the last rung fell outside the band predicted from
+the others.
 
 Difficulty (Snell et al. 2024, arXiv 2408.03314, §3.2): problems are binned by pass@1
 estimated from the run's sampled draw; per bin, the compute-optimal non-oracle
@@ -29,12 +32,14 @@ import numpy as np
 
 from oomlab.analysis.curves import Curve, run_curves
 from oomlab.analysis.difficulty import bin_by_pass1, compute_optimal_by_difficulty
+from oomlab.analysis.exchange_rate import ModelRun, UnitMismatchError, check_unit
 from oomlab.analysis.fits import CurveFit, fit_curve
 from oomlab.errors import ConfigError, FitError
 from oomlab.store import Store
 from oomlab.strategies.base import DrawStrategy, create_strategy
 
-__all__ = ["LawFit", "ReachTarget", "RunFits", "StrategyFits", "curve_compute", "fit_run", "json_safe", "pick_curve"]
+__all__ = ["LawFit", "ReachTarget", "RunFits", "StrategyFits", "curve_compute", "exchange_models", "fit_run",
+           "json_safe", "pick_curve"]
 
 ORACLE_NOTE = "oracle — coverage, not deployable accuracy"
 DEFAULT_GAINS = (0.05, 0.10)
@@ -68,10 +73,14 @@ class ReachTarget:
     lo: float | None = None
     hi: float | None = None
     refused: str | None = None
+    extrapolated_ooms: float = 0.0  # how far the compute lies outside the measured rungs (0 inside)
+    extrapolation: str = "none"  # "none" (inside the rungs), "checked", "unreliable", "unchecked"
+    note: str | None = None  # for an extrapolation: the assumption it rests on and the held-out check
 
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "basis": self.basis, "compute": self.compute, "lo": self.lo,
-                "hi": self.hi, "refused": self.refused}
+                "hi": self.hi, "refused": self.refused, "extrapolated_ooms": self.extrapolated_ooms,
+                "extrapolation": self.extrapolation, "note": self.note}
 
 
 @dataclass(frozen=True)
@@ -157,7 +166,9 @@ def _reach(fit: CurveFit, best: float, gains: Sequence[float], targets: Sequence
         except FitError as e:
             out.append(ReachTarget(target, basis, refused=str(e)))
         else:
-            out.append(ReachTarget(target, basis, value, lo, hi))
+            far = float(fit.ooms_outside(value))
+            kind = "none" if far == 0.0 else fit.holdout.extrapolation
+            out.append(ReachTarget(target, basis, value, lo, hi, None, far, kind, fit.extrapolation_note(value)))
     return tuple(out)
 
 
@@ -262,3 +273,47 @@ def pick_curve(curves: Sequence[Curve], strategy: str | None = None) -> Curve:
     if not deployable:
         raise ConfigError("every strategy of the run is an oracle; name one with --strategy to use it anyway")
     return max(deployable, key=lambda c: len(c.rungs))  # max keeps the first of equals
+
+
+def exchange_models(
+    store: Store,
+    run_ids: Sequence[str],
+    train_flops: Sequence[float],
+    *,
+    strategy: str | None = None,
+    unit: str | None = None,
+    curves_by_run: dict[str, list[Curve]] | None = None,
+) -> tuple[list[ModelRun], str]:
+    """One ModelRun per run for the exchange rate, all in ONE test-time compute unit, and that unit.
+
+    ``unit`` None: FLOPs when every run records model facts, tokens when none does, and a refusal
+    (UnitMismatchError) when some do and some do not. 'flops' refuses a run without facts;
+    'tokens' counts every run in tokens (prompt + completion per problem).
+    """
+    wanted = None if unit is None else check_unit(unit)
+    if len(train_flops) != len(run_ids):
+        raise ConfigError(f"give --train-flops once per run ({len(run_ids)} runs, {len(train_flops)} values)")
+    picked = []
+    for rid in run_ids:
+        curves = curves_by_run[rid] if curves_by_run is not None else run_curves(store, rid, n_boot=1)
+        c = pick_curve(curves, strategy)
+        own_unit, compute = curve_compute([c])
+        picked.append((rid, c, own_unit, compute[c.key]))
+    no_facts = [rid for rid, _, u, _ in picked if u == "tokens"]
+    if wanted is None:
+        if no_facts and len(no_facts) < len(picked):
+            raise UnitMismatchError(
+                f"run(s) {', '.join(no_facts)} record no model facts, so their test-time compute is in tokens, "
+                "while the others are in FLOPs; an exchange rate cannot mix the two: give --unit tokens to count "
+                "every run in tokens")
+        wanted = "tokens" if no_facts else "FLOPs"
+    elif wanted == "FLOPs" and no_facts:
+        raise UnitMismatchError(f"run(s) {', '.join(no_facts)} record no model facts, so their FLOPs are unknown; "
+                                "give --unit tokens to count every run in tokens")
+    models = []
+    for (rid, c, own_unit, x), tf in zip(picked, train_flops):
+        if wanted != own_unit:
+            x = np.array([r.tokens for r in c.rungs], dtype=float)
+        models.append(ModelRun(f"{store.run(rid).model_id.split('@')[0]} ({rid}, {c.key})", tf, x, c.per_problem,
+                               unit=wanted))
+    return models, wanted

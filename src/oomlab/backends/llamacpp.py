@@ -265,7 +265,7 @@ class LlamaCppBackend:
             raise BackendError(
                 f"prompt of {len(prompt_tokens)} tokens + max_tokens {p.max_tokens} exceeds the context of {self.n_ctx}"
             )
-        chunk = max(1, min(self.max_parallel, room))
+        chunk = self._chunk(len(prompt_tokens), p)
         out: list[Generation] = []
         with self._lock:
             for start in range(0, request.n, chunk):
@@ -273,6 +273,16 @@ class LlamaCppBackend:
                 done = None if on_sample is None else (lambda i, g, s=start: on_sample(s + i, g))
                 out.extend(self._generate_group(prompt_tokens, request, seeds, done))
         return out
+
+    def _chunk(self, n_prompt: int, p: SamplingParams) -> int:
+        """Samples decoded together in one batch: as many as fit beside the prompt, up to max_parallel."""
+        room = (self.n_ctx - n_prompt) // max(p.max_tokens, 1)
+        return max(1, min(self.max_parallel, room))
+
+    def batch_start(self, request: GenRequest, index: int) -> int:
+        """Index of the first sample of the batch that sample `index` of this request is decoded in."""
+        chunk = self._chunk(len(self.tokenize(request.prompt)), request.params)
+        return index - index % chunk
 
     def _generate_group(self, prompt_tokens: list[int], request: GenRequest, seeds: tuple[int, ...],
                         on_sample: SampleCallback | None) -> list[Generation]:

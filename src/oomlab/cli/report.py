@@ -20,6 +20,8 @@ from oomlab.store import DEFAULT_DB
 
 DB_OPTION = typer.Option(Path(DEFAULT_DB), "--db", help="SQLite database.")
 N_BOOT_OPTION = typer.Option(1000, "--n-boot", min=0, help="Bootstrap refits over problems (seeded: same numbers every time).")
+UNIT_OPTION = typer.Option(None, "--unit", help="Test-time compute unit for the exchange rate: flops or tokens "
+                           "(default: FLOPs when every run records model facts; runs in different units are refused).")
 FLOOR_OPTION = typer.Option("0", "--floor", help="Logistic floor: a number in [0, 1] (default 0: exact answers are not "
                             "guessed) or 'free' to fit it (needs one more rung).")
 
@@ -52,7 +54,9 @@ def fit(
 
     Prints parameters with bootstrap intervals, R² and RMSE, the compute to reach targets above the best
     measured accuracy, and the compute-optimal strategy per difficulty bin. A fit the data do not support
-    is refused with the reason, never forced.
+    is refused with the reason, never forced. Each fit is also refitted without its last rung to predict
+    it: a measurement outside that band marks the fit's extrapolations unreliable, and every
+    extrapolated figure says that it assumes the law holds.
     """
     from oomlab.analysis.run_fits import fit_run
     from oomlab.report.fit_tables import rich_difficulty_table, rich_fit_table, rich_reach_table
@@ -119,7 +123,7 @@ def compare(
         raise ConfigError(f"run {small_id} has strategies {', '.join(c.key for c in small_curves)}")
     same_problems = [(p["problem_id"], p["reference"]) for p in store.problems(small_id)] == \
                     [(p["problem_id"], p["reference"]) for p in store.problems(large_id)]
-    large_acc = large.per_problem[:, 0] if same_problems else float(large.per_problem[:, 0].mean())
+    large_acc = large.per_problem[:, 0]  # per problem either way: unpaired runs get a two-sample interval
     rows = []
     for c in chosen:
         tokens = [r.tokens for r in c.rungs]
@@ -127,7 +131,8 @@ def compare(
             entry = {"strategy": c.key, "label": c.label, "oracle": c.oracle}
             try:
                 res = compare_at_matched_flops(specs[small_id], tokens, c.per_problem, specs[large_id], large_acc,
-                                               large.rungs[0].tokens, ratio=R, n_boot=n_boot, seed=0)
+                                               large.rungs[0].tokens, ratio=R, n_boot=n_boot, seed=0,
+                                               paired=same_problems)
             except ConfigError as e:
                 rows.append(entry | {"ratio": R, "refused": str(e)})
             else:
@@ -144,7 +149,8 @@ def compare(
                     f"{specs[large_id].name} {large_strategy} ({100 * out['large']['pass1']:.1f}%)",
               title_justify="left", caption="Snell et al. 2024 §7: equal training + inference FLOPs; R = inference / "
               "pretraining tokens" + ("; paired bootstrap over the same problems" if same_problems else
-                                      "; different problems: unpaired"), caption_justify="left")
+                                      "; different problems: unpaired two-sample interval (MOVER)")
+              + "; a winner only where the interval excludes 0", caption_justify="left")
     for col in ("strategy", "R", "small tokens/query", "×", "small acc", "large acc", "difference [95%]", "winner"):
         t.add_column(col, overflow="fold")
     for r in rows:
@@ -173,22 +179,20 @@ def exchange(
     db: Path = DB_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print as JSON (NaN as null)."),
     n_boot: int = N_BOOT_OPTION,
+    unit: Optional[str] = UNIT_OPTION,
 ) -> None:
     """The train↔test exchange rate (Jones 2021, arXiv 2104.03113, §IV-C): the slope of iso-accuracy
-    curves of log10 test-time FLOPs against log10 training FLOPs, over several runs."""
-    from oomlab.analysis.curves import run_curves
-    from oomlab.analysis.exchange_rate import ModelRun, exchange_rate, plot_two_panel
-    from oomlab.analysis.run_fits import curve_compute, pick_curve
+    curves of log10 test-time compute against log10 training FLOPs, over several runs.
+
+    Test-time compute is FLOPs when every run records model facts; runs in different units are
+    refused (--unit tokens counts every run in tokens)."""
+    from oomlab.analysis.exchange_rate import exchange_rate, plot_two_panel
+    from oomlab.analysis.run_fits import exchange_models
 
     if len(train_flops) != len(run_ids):
         raise ConfigError(f"give --train-flops once per run ({len(run_ids)} runs, {len(train_flops)} values)")
     store = open_store(db)
-    models = []
-    for rid, tf in zip(run_ids, train_flops):
-        c = pick_curve(run_curves(store, rid, n_boot=1), strategy)
-        _, compute = curve_compute([c])
-        models.append(ModelRun(f"{store.run(rid).model_id.split('@')[0]} ({rid}, {c.key})", tf, compute[c.key],
-                               c.per_problem))
+    models, used = exchange_models(store, run_ids, train_flops, strategy=strategy, unit=unit)
     result = exchange_rate(models, n_boot=n_boot)
     if plot is not None:
         plot_two_panel(models, str(plot))
@@ -197,8 +201,8 @@ def exchange(
         return
     lo, hi = result.slope_interval
     console.print(f"iso-accuracy slope [bold]{result.slope:.3g}[/bold] [{lo:.3g}, {hi:.3g}] ({result.interval_method}): "
-                  f"10× training compute ≈ {result.test_factor_per_10x_train:.3g}× test-time compute "
-                  f"({result.n_points} points over {len(result.targets)} targets)")
+                  f"{result.rate_text} ({result.n_points} points over {len(result.targets)} targets; "
+                  f"test-time compute in {used} per problem)", highlight=False)
     for note in result.notes:
         console.print(f"[yellow]{note}[/yellow]")
     if plot is not None:
@@ -217,6 +221,7 @@ def report(
     strategy: Optional[str] = typer.Option(None, "--strategy", "-s", help="With --train-flops: the strategy whose "
                                            "curve stands for each run."),
     as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+    unit: Optional[str] = UNIT_OPTION,
 ) -> None:
     """Write one self-contained HTML report: plots inline, per-strategy tables, the books, the fits
     (the same numbers as `oomlab fit`), difficulty, and each run's configuration. Readable offline."""
@@ -224,7 +229,7 @@ def report(
 
     store = open_store(db)
     html, summary = render_report(store, run_ids, n_boot=n_boot, logistic_floor=_floor(floor),
-                                  train_flops=train_flops, strategy=strategy)
+                                  train_flops=train_flops, strategy=strategy, unit=unit)
     if not output.parent.exists():
         raise ConfigError(f"output folder does not exist: {output.parent}")
     output.write_text(html, encoding="utf-8")

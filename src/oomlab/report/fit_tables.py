@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from rich.markup import escape
 from rich.table import Table
 
 from oomlab.analysis.run_fits import ORACLE_NOTE, RunFits
@@ -42,6 +43,8 @@ class FitRow:
     r2: str
     rmse: str
     refused: str | None
+    check: str = ""  # the held-out-rung check, one line
+    check_status: str = ""  # "passed", "failed", "not possible" ("" for a refused fit)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class ReachRow:
     basis: str
     compute: str  # "value [lo, hi] unit"
     refused: str | None
+    extrapolation: str = "none"  # "none", "checked", "unreliable", "unchecked"
+    note: str | None = None  # the assumption an extrapolated figure rests on
 
 
 def fit_rows(fits: RunFits) -> list[FitRow]:
@@ -66,8 +71,9 @@ def fit_rows(fits: RunFits) -> list[FitRow]:
             params = tuple((name, fmt(v), fmt_interval(f["intervals"].get(name))) for name, v in f["params"].items())
             params += tuple((name, f"{fmt(v)} (fixed)", "") for name, v in f["fixed"].items())
             gof = f["goodness_of_fit"]
+            check = f["holdout_check"]
             rows.append(FitRow(s.strategy, s.label, s.oracle, law.law, law.x_axis, params,
-                               fmt(gof["r2"]), fmt(gof["rmse"]), None))
+                               fmt(gof["r2"]), fmt(gof["rmse"]), None, check["summary"], check["status"]))
     return rows
 
 
@@ -78,7 +84,8 @@ def reach_rows(fits: RunFits) -> list[ReachRow]:
             unit = "samples" if law.law == "coverage" else fits.compute_unit
             for r in law.reach:
                 value = "" if r.refused else f"{fmt(r.compute, 3)} {fmt_interval((r.lo, r.hi))} {unit}".replace("  ", " ")
-                rows.append(ReachRow(s.label, s.oracle, law.law, fmt_pct(r.target), r.basis, value, r.refused))
+                rows.append(ReachRow(s.label, s.oracle, law.law, fmt_pct(r.target), r.basis, value, r.refused,
+                                     r.extrapolation, r.note))
     return rows
 
 
@@ -115,6 +122,14 @@ def difficulty_table_rows(fits: RunFits) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+CHECK_CAPTION = ("Held-out check: the law refitted without the last rung predicts it; a measurement outside "
+                 "the 95% band marks every extrapolation of that fit unreliable.")
+REACH_CAPTION = ("value [95% bootstrap interval]; refused where the fit does not support it. An extrapolated "
+                 "value assumes the law holds past the measured rungs, which the bootstrap interval does not "
+                 "cover.")
+CHECK_STYLE = {"failed": "bold red", "not possible": "dim"}
+
+
 # ----------------------------------------------------------------------------- Rich
 def _label(s_label: str, oracle: bool) -> str:
     return f"{s_label}\n[yellow]{ORACLE_NOTE}[/yellow]" if oracle else s_label
@@ -124,26 +139,32 @@ def rich_fit_table(fits: RunFits) -> Table:
     floor = "free" if fits.logistic_floor is None else fmt(fits.logistic_floor)
     t = Table(title=f"[bold]fits[/bold] · run {fits.run_id} · {fits.model_id}", title_justify="left",
               caption=f"intervals: {fits.n_boot} bootstrap refits over {fits.n_problems} problems (seed {fits.seed}); "
-                      f"logistic floor {floor}; R² and RMSE on the mean curve", caption_justify="left")
-    for col in ("strategy", "law", "parameters [95% interval]", "R²", "RMSE"):
+                      f"logistic floor {floor}; R² and RMSE on the mean curve. {CHECK_CAPTION}",
+              caption_justify="left")
+    for col in ("strategy", "law", "parameters [95% interval]", "R²", "RMSE", "held-out check"):
         t.add_column(col, overflow="fold")
     for r in fit_rows(fits):
         law = f"{r.law}\n[dim]vs {r.x_axis}[/dim]"
         if r.refused:
-            t.add_row(_label(r.label, r.oracle), law, f"[yellow]refused: {r.refused}[/yellow]", "", "")
+            t.add_row(_label(r.label, r.oracle), law, f"[yellow]refused: {escape(r.refused)}[/yellow]", "", "", "")
         else:
             params = "\n".join(f"{n} = {v} {iv}".rstrip() for n, v, iv in r.params)
-            t.add_row(_label(r.label, r.oracle), law, params, r.r2, r.rmse)
+            style = CHECK_STYLE.get(r.check_status, "")
+            t.add_row(_label(r.label, r.oracle), law, params, r.r2, r.rmse, f"[{style}]{escape(r.check)}[/{style}]"
+                      if style else escape(r.check))
     return t
 
 
 def rich_reach_table(fits: RunFits) -> Table:
     t = Table(title="[bold]compute to reach a target[/bold]", title_justify="left",
-              caption="value [95% bootstrap interval]; refused where the fit does not support it", caption_justify="left")
+              caption=REACH_CAPTION, caption_justify="left")
     for col in ("strategy", "law", "target", "basis", "compute needed"):
         t.add_column(col, overflow="fold")
     for r in reach_rows(fits):
-        value = f"[yellow]refused: {r.refused}[/yellow]" if r.refused else r.compute
+        value = f"[yellow]refused: {escape(r.refused)}[/yellow]" if r.refused else escape(r.compute)
+        if r.note:
+            style = "bold red" if r.extrapolation == "unreliable" else "yellow"
+            value += f"\n[{style}]{escape(r.note)}[/{style}]"
         t.add_row(_label(r.label, r.oracle), r.law, r.target, r.basis, value)
     return t
 

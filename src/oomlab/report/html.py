@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Sequence
 
 from oomlab.analysis.curves import Curve, run_curves
-from oomlab.analysis.run_fits import ORACLE_NOTE, RunFits, curve_compute, fit_run, json_safe, pick_curve
+from oomlab.analysis.intervals import describe_methods
+from oomlab.analysis.run_fits import ORACLE_NOTE, RunFits, curve_compute, exchange_models, fit_run, json_safe
 from oomlab.errors import ConfigError, OomlabError
 from oomlab.ledger import format_human_time
 from oomlab.report.fit_tables import (
+    CHECK_CAPTION,
+    REACH_CAPTION,
     difficulty_table_rows,
     fit_rows,
     fmt,
@@ -42,6 +45,7 @@ caption { caption-side: bottom; text-align: left; color: #555; font-size: 0.9em;
           white-space: nowrap; }
 .est { background: #e8eefc; color: #24407a; border-radius: 3px; padding: 0 0.3em; font-size: 0.85em; }
 .refused { background: #fff4d6; color: #7a5200; }
+.unreliable { background: #fde2e2; color: #8a1111; font-weight: bold; } .assumes { color: #6b4e00; font-size: 0.9em; }
 figure { margin: 0.5em 0 1.2em; } figure img { max-width: 100%; height: auto; border: 1px solid #e2e4e8; }
 figcaption { color: #555; font-size: 0.88em; }
 .grid { display: flex; flex-wrap: wrap; gap: 1em; } .grid figure { flex: 1 1 480px; max-width: 560px; }
@@ -129,7 +133,8 @@ def _curve_table(c: Curve, energy_method: str) -> str:
         rows.append([escape(c.label) + _oracle_badge(c.oracle), str(r.k),
                      f"{100 * r.accuracy:.1f}% [{100 * r.lo:.1f}, {100 * r.hi:.1f}]", f"{r.tokens:,.0f}",
                      fmt(r.flops, 3), f"{r.joules:.3g}", f"{r.dollars:.2g}", format_human_time(r.human_minutes)])
-    cap = f"means per problem; energy {escape(energy_method)}"
+    cap = (f"means per problem; 95% intervals: {escape(describe_methods([r.interval for r in c.rungs]))}; "
+           f"energy {escape(energy_method)}")
     return _table(header, rows, cap, numeric_from=1)
 
 
@@ -141,21 +146,27 @@ def _fits_section(fits: RunFits, figures: _Figures) -> str:
         who = escape(r.label) + _oracle_badge(r.oracle)
         law = f"{escape(r.law)}<br><span class='note'>vs {escape(r.x_axis)}</span>"
         if r.refused:
-            rows.append([who, law, f'<span class="refused">refused: {escape(r.refused)}</span>', "", ""])
+            rows.append([who, law, f'<span class="refused">refused: {escape(r.refused)}</span>', "", "", ""])
         else:
             params = "<br>".join(escape(f"{n} = {v} {iv}".rstrip()) for n, v, iv in r.params)
-            rows.append([who, law, params, r.r2, r.rmse])
-    parts.append(_table(["strategy", "law", "parameters [95% interval]", "R²", "RMSE"], rows,
-                        f"intervals: {fits.n_boot} bootstrap refits over {fits.n_problems} problems "
-                        f"(seed {fits.seed}); logistic floor {floor}; R² and RMSE on the mean curve", numeric_from=3))
+            check = escape(r.check)
+            if r.check_status == "failed":
+                check = f'<span class="unreliable">{check}</span>'
+            rows.append([who, law, params, r.r2, r.rmse, check])
+    parts.append(_table(["strategy", "law", "parameters [95% interval]", "R²", "RMSE", "held-out check"], rows,
+                        escape(f"intervals: {fits.n_boot} bootstrap refits over {fits.n_problems} problems "
+                               f"(seed {fits.seed}); logistic floor {floor}; R² and RMSE on the mean curve. "
+                               f"{CHECK_CAPTION}"), numeric_from=3))
     rows = []
     for r in reach_rows(fits):
         value = f'<span class="refused">refused: {escape(r.refused)}</span>' if r.refused else escape(r.compute)
+        if r.note:
+            cls = "unreliable" if r.extrapolation == "unreliable" else "assumes"
+            value += f'<br><span class="{cls}">{escape(r.note)}</span>'
         rows.append([escape(r.label) + _oracle_badge(r.oracle), escape(r.law), r.target, escape(r.basis), value])
     if rows:
         parts.append("<h4>Compute to reach a target</h4>")
-        parts.append(_table(["strategy", "law", "target", "basis", "compute needed"], rows,
-                            "value [95% bootstrap interval]; refused where the fit does not support it"))
+        parts.append(_table(["strategy", "law", "target", "basis", "compute needed"], rows, escape(REACH_CAPTION)))
     figs = []
     for s in fits.strategies:
         for law in s.laws:
@@ -186,20 +197,20 @@ def _fits_section(fits: RunFits, figures: _Figures) -> str:
 
 
 def _two_panel(store: Store, run_ids: Sequence[str], curves_by_run: dict[str, list[Curve]],
-               train_flops: Sequence[float], strategy: str | None, figures: _Figures) -> str:
-    from oomlab.analysis.exchange_rate import ModelRun, exchange_rate, plot_two_panel
+               train_flops: Sequence[float], strategy: str | None, figures: _Figures, unit: str | None = None) -> str:
+    from oomlab.analysis.exchange_rate import UnitMismatchError, exchange_rate, plot_two_panel
 
-    models = []
-    for rid, tf in zip(run_ids, train_flops):
-        c = pick_curve(curves_by_run[rid], strategy)
-        unit, compute = curve_compute([c])
-        models.append(ModelRun(f"{store.run(rid).model_id.split('@')[0]} ({rid}, {c.key})", tf,
-                               compute[c.key], c.per_problem))
+    parts = ["<h2>Train-time vs test-time compute</h2>"]
+    try:
+        models, used = exchange_models(store, run_ids, train_flops, strategy=strategy, unit=unit,
+                                       curves_by_run=curves_by_run)
+    except UnitMismatchError as e:  # the rest of the report stands; this section says why it has no numbers
+        parts.append(f'<p class="refused">exchange rate refused: {escape(str(e))}</p>')
+        return "\n".join(parts)
     path = figures.next_path()
     plot_two_panel(models, str(path), title="train-time vs test-time compute")
-    parts = ["<h2>Train-time vs test-time compute</h2>",
-             _img(path, "two-panel figure", "left: accuracy vs training FLOPs at fixed test compute; "
-                                            "right: accuracy vs test-time compute per model")]
+    parts.append(_img(path, "two-panel figure", "left: accuracy vs training FLOPs at fixed test compute; "
+                                                f"right: accuracy vs test-time compute ({used} per problem) per model"))
     try:
         er = exchange_rate(models)
     except OomlabError as e:
@@ -207,8 +218,8 @@ def _two_panel(store: Store, run_ids: Sequence[str], curves_by_run: dict[str, li
     else:
         lo, hi = er.slope_interval
         parts.append(f"<p>Iso-accuracy slope {fmt(er.slope, 3)} [{fmt(lo, 3)}, {fmt(hi, 3)}] "
-                     f"({escape(er.interval_method)}): 10× training compute ≈ "
-                     f"{fmt(er.test_factor_per_10x_train, 3)}× test-time compute.</p>")
+                     f"({escape(er.interval_method)}): {escape(er.rate_text)} "
+                     f"(test-time compute in {escape(used)} per problem).</p>")
         parts.append(f'<script type="application/json" id="exchange-rate">{_json_block(er.to_dict())}</script>')
     return "\n".join(parts)
 
@@ -226,6 +237,7 @@ def render_report(
     logistic_floor: float | None = 0.0,
     train_flops: Sequence[float] = (),
     strategy: str | None = None,
+    unit: str | None = None,
 ) -> tuple[str, dict]:
     """The report as one HTML string, and a summary (runs, figures) for scripting."""
     if not run_ids:
@@ -233,7 +245,11 @@ def render_report(
     if train_flops and len(train_flops) != len(run_ids):
         raise ConfigError(f"--train-flops: give one value per run ({len(run_ids)} runs, {len(train_flops)} values)")
     from oomlab import __version__
+    from oomlab.analysis.exchange_rate import check_unit
     from oomlab.report.plot import plot_curves
+
+    if unit is not None:
+        check_unit(unit)  # a typo is an error, not a refused section
 
     infos = [store.run(r) for r in run_ids]
     body, curves_by_run = [], {}
@@ -251,7 +267,8 @@ def render_report(
                         f"{escape(info.model_id)}</h2>")
             body.append(_summary(info))
             body.append(_img(path, f"scaling curves of run {info.id}",
-                             "accuracy vs inference FLOPs per problem, 95% bootstrap bands; dashed: oracle "
+                             f"accuracy vs inference {curve_compute(curves)[0]} per problem, 95% intervals (Wilson for 0/1 rungs, else "
+                             "bootstrap); dashed: oracle "
                              f"({ORACLE_NOTE})" + ("" if measured else f"; energy {info.energy_method}")))
             body.append("<h3>The books</h3>" + _totals(store, info))
             body.append("<h3>Accuracy and cost per rung</h3>")
@@ -262,7 +279,7 @@ def render_report(
             body.append("<h3>Configuration</h3><pre>"
                         + escape(json.dumps(info.config, indent=2, sort_keys=True)) + "</pre></section>")
         if train_flops and len(run_ids) >= 2:
-            body.append(_two_panel(store, run_ids, curves_by_run, train_flops, strategy, figures))
+            body.append(_two_panel(store, run_ids, curves_by_run, train_flops, strategy, figures, unit))
         n_figures = figures.count
     title = "oomlab report · " + ", ".join(run_ids)
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")

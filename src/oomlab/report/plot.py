@@ -14,15 +14,15 @@ from oomlab.analysis.curves import Curve  # noqa: E402
 
 
 def plot_curves(curves: list[Curve], out: str | Path, title: str = "", energy_note: str = "") -> Path:
-    """Accuracy vs FLOPs (log x) with 95% bootstrap bands; oracle strategies dashed and labelled."""
+    """Accuracy vs FLOPs (tokens when model facts are unknown; log x) with 95% intervals; oracles dashed."""
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=150)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    on_tokens = any(not np.all(np.isfinite([r.flops for r in c.rungs])) for c in curves)
     if len(curves) > len(colors):  # no two strategies share a colour
         colors = [plt.get_cmap("tab20")(i) for i in range(20)]
     for i, c in enumerate(curves):
-        x = np.array([r.flops for r in c.rungs])
-        if not np.all(np.isfinite(x)):
-            x = np.array([r.tokens for r in c.rungs])  # model facts unknown: fall back to tokens
+        # model facts unknown for any curve: every curve on tokens, so one axis never mixes units
+        x = np.array([r.tokens if on_tokens else r.flops for r in c.rungs])
         y = np.array([r.accuracy for r in c.rungs]) * 100
         lo = np.array([r.lo for r in c.rungs]) * 100
         hi = np.array([r.hi for r in c.rungs]) * 100
@@ -38,7 +38,7 @@ def plot_curves(curves: list[Curve], out: str | Path, title: str = "", energy_no
             if len(c.rungs) > 1 and r.k in (c.rungs[0].k, c.rungs[-1].k):
                 ax.annotate(f"k={r.k}", (xi, yi), textcoords="offset points", xytext=(4, -10), fontsize=7, color=color)
     ax.set_xscale("log")
-    ax.set_xlabel("inference FLOPs per problem (log scale)")
+    ax.set_xlabel(f"inference {'tokens' if on_tokens else 'FLOPs'} per problem (log scale)")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(-2, 102)
     ax.grid(True, which="both", alpha=0.25)

@@ -6,6 +6,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from oomlab.analysis.curves import Curve
+from oomlab.analysis.intervals import describe_methods
 from oomlab.ledger import format_human_time
 
 
@@ -18,7 +19,8 @@ def curve_table(curve: Curve, energy_method: str) -> Table:
     title = f"[bold]{escape(curve.label)}[/bold]"
     if curve.oracle:
         title += "  [yellow]oracle: reads the reference answer — coverage, not deployable accuracy[/yellow]"
-    t = Table(title=title, title_justify="left", caption=f"per problem means; energy {energy_method}",
+    t = Table(title=title, title_justify="left", caption=f"per problem means; 95% intervals: "
+              f"{describe_methods([r.interval for r in curve.rungs])}; energy {energy_method}",
               caption_justify="left")
     for col in ("k", "acc. [95% CI]", "tokens", "FLOPs", f"J{est}", "$", "human"):
         t.add_column(col, justify="right", no_wrap=True)

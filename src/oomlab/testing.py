@@ -1,0 +1,170 @@
+"""Test doubles for users' own tests and for oomlab's benchmarks (each one says what it stands in for).
+
+- `ScriptedBackend`: an in-process Backend whose samples are a function of (prompt, seed); no model.
+- `LatencyServer`: an OpenAI-compatible HTTP server on 127.0.0.1 where every request takes a fixed
+  time and nothing else limits concurrency, standing in for a GPU server with continuous batching
+  (vLLM, SGLang) when measuring how many requests a client keeps in flight. It counts them.
+  `python -m oomlab.testing --latency 0.2` runs one in its own process and prints its base URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from oomlab.backends.base import GenRequest, Generation, ModelFacts, SampleCallback
+
+FAKE_FACTS = ModelFacts("scripted", 1_000_000, 800_000, 4, 64, 64, 2048, source="oomlab.testing")
+
+
+def default_script(prompt: str, seed: int) -> str:
+    return f" {seed % 10}"
+
+
+@dataclass
+class ScriptedBackend:
+    """Samples from a script instead of a model: `script(prompt, seed) -> text`. Records every request."""
+
+    script: Callable[[str, int], str] = default_script
+    model_id: str = "scripted"
+    facts: ModelFacts = FAKE_FACTS
+    seconds_per_sample: float = 0.001
+    requests: list[GenRequest] = field(default_factory=list)
+    name: ClassVar[str] = "scripted"
+
+    def generate(self, request: GenRequest, on_sample: SampleCallback | None = None) -> list[Generation]:
+        self.requests.append(request)
+        out = []
+        for i, seed in enumerate(request.seeds):
+            text = self.script(request.prompt, seed)
+            g = Generation(text, len(request.prompt.split()), max(1, len(text.split())), self.seconds_per_sample,
+                           seed=seed, token_logprobs=(-0.5,) * max(1, len(text.split())) if request.logprobs else None,
+                           group_size=request.n)
+            out.append(g)
+            if on_sample is not None:
+                on_sample(i, g)
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+class LatencyServer:
+    """OpenAI-compatible /v1/models and /v1/completions; each answer after `latency` seconds.
+
+    `peak_in_flight` is the most requests it ever held at once; `requests` how many it answered.
+    Text is `script(prompt, seed)`; usage counts whitespace tokens (so the client's books have figures).
+    """
+
+    def __init__(self, latency: float = 0.2, model: str = "latency-test", script: Callable[[str, int], str] = default_script,
+                 port: int = 0):
+        self.latency, self.model, self.script = latency, model, script
+        self.in_flight = self.peak_in_flight = self.requests = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._server: asyncio.base_events.Server | None = None
+        self._thread = threading.Thread(target=self._serve, args=(port,), daemon=True, name="oomlab-latency-server")
+        self._thread.start()
+        self._ready.wait(10)
+        assert self._server is not None
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+
+    def _serve(self, port: int) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(self._connection, "127.0.0.1", port, backlog=4096))
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ", 2)
+                headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)}
+                body = await reader.readexactly(int(headers.get("content-length", "0") or 0))
+                status, payload = await self._answer(method, path, body)
+                data = json.dumps(payload).encode()
+                writer.write(f"HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+                             f"Connection: keep-alive\r\n\r\n".encode() + data)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def _answer(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        if path.rstrip("/").endswith("/models"):
+            return 200, {"object": "list", "data": [{"id": self.model, "object": "model"}]}
+        if path.rstrip("/").endswith("/stats"):
+            return 200, {"peak_in_flight": self.peak_in_flight, "requests": self.requests}
+        req = json.loads(body or b"{}")
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.latency)
+        finally:
+            self.in_flight -= 1
+        self.requests += 1
+        prompt = req.get("prompt") or " ".join(m.get("content", "") for m in req.get("messages", []))
+        text = self.script(prompt, int(req.get("seed") or 0))
+        usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": max(1, len(text.split()))}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        choice: dict[str, Any] = {"index": 0, "finish_reason": "stop"}
+        if "messages" in req:
+            choice["message"] = {"role": "assistant", "content": text}
+        else:
+            choice["text"] = text
+            if req.get("logprobs"):
+                choice["logprobs"] = {"token_logprobs": [-0.5] * usage["completion_tokens"]}
+        return 200, {"id": f"cmpl-{self.requests}", "object": "text_completion", "created": int(time.time()),
+                     "model": self.model, "choices": [choice], "usage": usage}
+
+    def reset(self) -> None:
+        self.peak_in_flight = self.requests = 0
+
+    async def _shutdown(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def close(self) -> None:
+        if self._loop.is_running():
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    def __enter__(self) -> LatencyServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="A latency-bound OpenAI-compatible test server (see oomlab.testing).")
+    ap.add_argument("--latency", type=float, default=0.2, help="seconds every request takes")
+    ap.add_argument("--port", type=int, default=0)
+    args = ap.parse_args()
+    server = LatencyServer(args.latency, port=args.port)
+    print(server.base_url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.close()
+
+
+if __name__ == "__main__":
+    main()
