@@ -1,19 +1,22 @@
-"""The shared HTTP base for backends that talk to a server: one place for retries, timing and waste.
+"""The shared HTTP base for backends that talk to servers: one place for retries, timing and waste.
 
 An async httpx client runs on a private event loop in a daemon thread, so the synchronous
 `generate` API works from plain code, from several threads at once, and from inside a running
-event loop alike. Requests in flight are bounded by a semaphore; a request that fails with a
-connect error, a timeout, a dropped connection, HTTP 408, 429 or a 5xx is retried with exponential
-backoff and full jitter (honouring Retry-After), at most `max_retries` times, and then becomes a
-`BackendError` that names the URL and the last error.
+event loop alike. `base_url` may name several endpoints serving one model (`oomlab.backends.endpoints`):
+each try goes to the least-loaded live one, with at most `concurrency` in flight per endpoint. A
+request that fails with a connect error, a timeout, a dropped connection, HTTP 408, 429 or a 5xx is
+retried with exponential backoff and full jitter (honouring Retry-After), at most `max_retries`
+times, and then becomes a `BackendError` that names the URL and the last error. A try lost because
+its endpoint was set aside as dead is retried on another at once and does not count as a retry.
 
 The books, per logical request (an `Exchange`):
 - `seconds`: the answering try's share of the time the server was busy with this backend's tries.
   Each moment some tries are in flight is split equally among them (processor sharing), so the
   shares of all requests add up to the time the server had work from us: a server that batches
   eight requests into one second is charged one second, not eight, and one that queues them is not
-  charged for the queue eight times over. Waiting for the semaphore or in backoff is not in flight.
-- `wait_seconds`: semaphore queueing + backoff sleeps + the round trips of tries that failed.
+  charged for the queue eight times over. Each endpoint is a server of its own, with its own clock.
+  Waiting for a free slot or in backoff is not in flight.
+- `wait_seconds`: queueing for a slot + backoff sleeps + the round trips of tries that failed.
 - `failed`: tries the server answered or may have answered without a usable result: 5xx answers,
   read/write timeouts, connections dropped after the request went out, and tries cancelled while
   in flight. They are waste: the server may have computed them. A connect error never reached the
@@ -33,14 +36,17 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 import httpx
 
 from oomlab.backends.base import Waste
+from oomlab.backends.endpoints import BusyClock, Endpoint, EndpointDied, EndpointPool, parse_base_urls
 from oomlab.errors import BackendError
+
+__all__ = ["BusyClock", "Exchange", "FailedTry", "HTTPBackend", "retry_after_seconds"]
 
 log = logging.getLogger(__name__)
 
@@ -84,57 +90,28 @@ class FailedTry:
 
     reason: str
     seconds: float
+    url: str = ""  # where the try went (one request's tries may go to several endpoints)
 
 
 @dataclass
 class Exchange:
     """One logical request's history across its tries, filled in by `request_json` as it goes."""
 
-    url: str
+    url: str  # the URL of its latest try (the one that answered, if any)
     seconds: float = 0.0  # the answering try's share of the server's busy time
-    wait_seconds: float = 0.0  # semaphore queueing + backoff sleeps + failed tries' round trips
+    wait_seconds: float = 0.0  # slot queueing + backoff sleeps + failed tries' round trips
     failed: list[FailedTry] = field(default_factory=list)
     answered: bool = False  # a try came back with 2xx/3xx (the caller may still find the answer unusable)
 
 
-class BusyClock:
-    """Splits the time any try is in flight equally among the tries in flight (processor sharing).
-
-    Used only on the event loop's thread, so it needs no lock.
-    """
-
-    def __init__(self) -> None:
-        self.in_flight = 0
-        self._total = 0.0  # integral of dt / in_flight over time with something in flight
-        self._last = time.perf_counter()
-
-    def _advance(self) -> float:
-        now = time.perf_counter()
-        if self.in_flight:
-            self._total += (now - self._last) / self.in_flight
-        self._last = now
-        return self._total
-
-    def start(self) -> float:
-        mark = self._advance()
-        self.in_flight += 1
-        return mark
-
-    def stop(self, mark: float) -> float:
-        """The share of busy time of the try started at `mark`."""
-        share = self._advance() - mark
-        self.in_flight -= 1
-        return share
-
-
 class HTTPBackend:
-    """Base of HTTP backends: bounded concurrency, retries with backoff, one event loop of its own."""
+    """Base of HTTP backends: one or many endpoints, bounded concurrency, retries, one event loop of its own."""
 
     remote: ClassVar[bool] = True  # the compute happens on the server: local energy counters do not apply
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         *,
         headers: dict[str, str] | None = None,
         concurrency: int = 8,
@@ -148,6 +125,8 @@ class HTTPBackend:
         status_interval: float = 10.0,
         on_status: Callable[[str], None] | None = None,
         server_watts: float | None = None,
+        endpoint_failures: int = 3,
+        prefix_affinity: bool = True,
     ):
         if concurrency < 1:
             raise BackendError(f"concurrency must be at least 1, got {concurrency}")
@@ -157,10 +136,12 @@ class HTTPBackend:
             raise BackendError(f"timeouts must be positive, got timeout={timeout}, probe_timeout={probe_timeout}")
         if server_watts is not None and not server_watts > 0:
             raise BackendError(f"server_watts must be a positive number of watts, got {server_watts!r}")
-        self.base_url = base_url.rstrip("/")
-        self.endpoint = self.base_url  # how the server was reached: for the books, never for cache keys
+        self.pool = EndpointPool(parse_base_urls(base_url), concurrency, endpoint_failures, prefix_affinity)
+        self.endpoints = [e.url for e in self.pool.endpoints]
+        self.base_url = self.endpoints[0]
+        self.endpoint = ", ".join(self.endpoints)  # how the servers were reached: for the books, never for cache keys
         self.headers = dict(headers or {})
-        self.concurrency = concurrency
+        self.endpoint_concurrency = concurrency  # the bound per endpoint
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
@@ -175,12 +156,35 @@ class HTTPBackend:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._client: httpx.AsyncClient | None = None
-        self._semaphore: asyncio.Semaphore | None = None
-        self._clock = BusyClock()
         self._start_lock = threading.Lock()
         self._waste: list[Waste] = []
         self._waste_lock = threading.Lock()
         self._last_logged = float("-inf")
+
+    # -- many endpoints: what the sweep and a progress bar read (from any thread) ----------------
+    @property
+    def concurrency(self) -> int:
+        """Requests this backend may have in flight: `concurrency` per live endpoint, summed."""
+        return self.pool.concurrency
+
+    @property
+    def in_flight(self) -> int:
+        """Tries at the servers right now, over all endpoints."""
+        return self.pool.in_flight
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most tries ever at the servers at once."""
+        return self.pool.peak_in_flight
+
+    @property
+    def dead_endpoints(self) -> list[tuple[str, str]]:
+        """(url, last error) of each endpoint set aside as dead, in the order they died."""
+        return self.pool.dead
+
+    def endpoint_stats(self) -> list[dict[str, Any]]:
+        """Per endpoint: url, model, concurrency, in_flight, answered, dead, last_error."""
+        return self.pool.stats()
 
     # -- the private event loop ---------------------------------------------------------------
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
@@ -236,14 +240,13 @@ class HTTPBackend:
             raise
         return future.result()
 
-    async def _http(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
-        # created on the loop's own thread, so both belong to that loop
+    async def _http(self) -> httpx.AsyncClient:
+        # created on the loop's own thread, so it belongs to that loop; the pool bounds each endpoint
         if self._client is None:
-            limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+            total = self.endpoint_concurrency * len(self.endpoints)
+            limits = httpx.Limits(max_connections=total, max_keepalive_connections=total)
             self._client = httpx.AsyncClient(headers=self.headers, timeout=httpx.Timeout(self.timeout), limits=limits)
-            self._semaphore = asyncio.Semaphore(self.concurrency)
-        assert self._semaphore is not None
-        return self._client, self._semaphore
+        return self._client
 
     # -- status and waste ---------------------------------------------------------------------
     def _status(self, line: str) -> None:
@@ -253,6 +256,13 @@ class HTTPBackend:
         now = time.monotonic()
         if now - self._last_logged >= self.status_interval:
             self._last_logged = now
+            log.warning("%s", line)
+
+    def _announce(self, line: str) -> None:
+        """A line that must not be rate-limited away (an endpoint set aside)."""
+        if self.on_status is not None:
+            self.on_status(line)
+        else:
             log.warning("%s", line)
 
     def book_waste(self, waste: list[Waste]) -> None:
@@ -266,8 +276,9 @@ class HTTPBackend:
         return waste
 
     # -- requests -----------------------------------------------------------------------------
-    def url(self, path: str) -> str:
-        return f"{self.base_url}/{path.lstrip('/')}"
+    def url(self, path: str, endpoint: Endpoint | None = None) -> str:
+        """`path` at `endpoint` (default: the first one)."""
+        return f"{endpoint.url if endpoint is not None else self.base_url}/{path.lstrip('/')}"
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Full-jitter exponential backoff (AWS architecture blog, 2015); Retry-After wins when given."""
@@ -285,17 +296,22 @@ class HTTPBackend:
         )
 
     async def _send(self, client: httpx.AsyncClient, method: str, url: str, payload: dict[str, Any] | None,
-                    timeout: float, attempt: int, attempts: int) -> httpx.Response:
+                    timeout: float, attempt: int, attempts: int, died: asyncio.Future[None] | None = None) -> httpx.Response:
         """One try, cut off at `timeout` whole (a server trickling bytes cannot hold it longer); while it
-        stays silent, a status line every `status_interval` counts down to giving up."""
+        stays silent, a status line every `status_interval` counts down to giving up. If `died` is set
+        meanwhile (its endpoint was set aside), the try is abandoned with EndpointDied."""
         started = time.perf_counter()
         task = asyncio.ensure_future(client.request(method, url, json=payload, timeout=timeout))
+        waits: set[asyncio.Future[Any]] = {task} if died is None else {task, died}
         try:
             while True:
                 left = started + timeout - time.perf_counter()
-                finished, _ = await asyncio.wait({task}, timeout=max(0.0, min(self.status_interval, left)))
-                if finished:
+                finished, _ = await asyncio.wait(waits, timeout=max(0.0, min(self.status_interval, left)),
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                if task in finished:
                     return task.result()
+                if died is not None and died.done():
+                    raise EndpointDied(url)
                 if left <= self.status_interval:
                     raise httpx.ReadTimeout(f"no answer within {timeout:g} s")
                 self._status(f"no answer from {url} yet: try {attempt + 1}/{attempts}, "
@@ -309,77 +325,110 @@ class HTTPBackend:
         self,
         method: str,
         path: str,
-        payload: dict[str, Any] | None = None,
+        payload: dict[str, Any] | Callable[[Endpoint], dict[str, Any]] | None = None,
         *,
         exchange: Exchange | None = None,
         timeout: float | None = None,
         retries: int | None = None,
+        endpoint: Endpoint | None = None,
+        affinity: Any = None,
     ) -> dict[str, Any]:
         """Send one request with retries; return the decoded JSON body or raise BackendError.
 
-        `exchange`, if given, records the tries as they happen (also when this raises or is cancelled).
+        Each try goes to the least-loaded live endpoint, a retry to another one if any has room.
+        `payload` may be a function of the endpoint (each may serve the model under its own name);
+        `endpoint` pins every try to one endpoint (the startup probe of each); `affinity` (e.g. the
+        prompt) keeps requests with the same one on one endpoint while it is not much busier than
+        the least-loaded, for its prefix cache. `exchange`, if given, records the tries as they
+        happen (also when this raises or is cancelled).
         """
-        client, semaphore = await self._http()
-        url = self.url(path)
-        ex = exchange if exchange is not None else Exchange(url)
+        client = await self._http()
+        pool = self.pool
+        ex = exchange if exchange is not None else Exchange(self.url(path, endpoint))
         timeout = self.timeout if timeout is None else timeout
         attempts = (self.max_retries if retries is None else retries) + 1
         last_error, kind = "", "cannot reach"
-        for attempt in range(attempts):
+        counted = tries = 0  # tries that count against `attempts`; all tries
+        avoid: Endpoint | None = None
+        while True:
             retry_after: float | None = None
             queued = time.perf_counter()
-            async with semaphore:
-                sent = time.perf_counter()
-                ex.wait_seconds += sent - queued
-                mark = self._clock.start()
-                failure: str | None = None  # set when this try is waste
-                try:
-                    response = await self._send(client, method, url, payload, timeout, attempt, attempts)
-                except asyncio.CancelledError:
-                    failure = "cancelled"
-                    raise
-                except httpx.TransportError as e:  # connect errors, timeouts, dropped connections
-                    last_error = _describe(e)
-                    if isinstance(e, UNREACHED):
-                        kind = "cannot reach"
-                    else:
-                        failure = _waste_reason(e)
-                        kind = f"no answer within {timeout:g} s from" if isinstance(e, httpx.TimeoutException) else "lost the connection to"
-                    response = None
-                finally:
-                    share = self._clock.stop(mark)
-                    round_trip = time.perf_counter() - sent
-                    if failure is not None:
-                        ex.failed.append(FailedTry(failure, share))
-                if response is not None:
-                    status = response.status_code
-                    if status < 400:
-                        ex.seconds, ex.answered = share, True
-                        try:
-                            body = response.json()
-                        except ValueError as e:
-                            raise BackendError(f"{url} answered HTTP {status} with a body that is not JSON: {response.text[:200]!r}") from e
-                        if not isinstance(body, dict):
-                            raise BackendError(f"{url} answered with JSON that is not an object: {response.text[:200]!r}")
-                        return body
-                    last_error = f"HTTP {status}: {response.text[:300]}"
-                    if status not in RETRY_STATUS and status < 500:
-                        hint = " (check --api-key)" if status in (401, 403) else ""
-                        raise BackendError(f"{method} {url} was refused{hint}: {last_error}")
-                    if status not in NOT_TAKEN_STATUS:
-                        ex.failed.append(FailedTry(f"HTTP {status}", share))
-                    kind = "server kept failing at"
-                    retry_after = retry_after_seconds(response.headers.get("retry-after"))
-                ex.wait_seconds += round_trip
-            if attempt + 1 < attempts:
-                delay = self._delay(attempt, retry_after)
-                self._status(f"{method} {url} failed ({last_error[:80]}); try {attempt + 2}/{attempts} in {delay:.1f} s")
-                slept = time.perf_counter()
-                try:
-                    await asyncio.sleep(delay)
-                finally:
-                    ex.wait_seconds += time.perf_counter() - slept
-        raise BackendError(f"{kind} {url} after {attempts} attempt{'s' if attempts != 1 else ''}: {last_error}")
+            ep = await pool.acquire(avoid=avoid, pin=endpoint, key=affinity)  # raises once every endpoint is set aside
+            tries += 1
+            url = self.url(path, ep)
+            ex.url = url
+            body_out = payload(ep) if callable(payload) else payload
+            sent = time.perf_counter()
+            ex.wait_seconds += sent - queued
+            mark = ep.clock.start()
+            failure: str | None = None  # set when this try is waste
+            server_fault = False  # a failure that speaks against the endpoint's health
+            response: httpx.Response | None = None
+            try:
+                response = await self._send(client, method, url, body_out, timeout, counted, attempts,
+                                            None if endpoint is not None else ep.died)
+            except asyncio.CancelledError:
+                failure = "cancelled"
+                raise
+            except EndpointDied:
+                failure = "abandoned: endpoint set aside"  # it was sent, so the server may have computed it
+                last_error, kind = f"endpoint set aside ({ep.last_error[:100]})", "lost the connection to"
+            except httpx.TransportError as e:  # connect errors, timeouts, dropped connections
+                last_error = _describe(e)
+                server_fault = not isinstance(e, httpx.PoolTimeout)  # a pool timeout is ours, not the server's
+                if isinstance(e, UNREACHED):
+                    kind = "cannot reach"
+                else:
+                    failure = _waste_reason(e)
+                    kind = f"no answer within {timeout:g} s from" if isinstance(e, httpx.TimeoutException) else "lost the connection to"
+            finally:
+                share = ep.clock.stop(mark)
+                round_trip = time.perf_counter() - sent
+                pool.release(ep)
+                if failure is not None:
+                    ex.failed.append(FailedTry(failure, share, url))
+            if response is not None:
+                status = response.status_code
+                if status < 400:
+                    pool.succeeded(ep, probe=endpoint is not None)
+                    ex.seconds, ex.answered = share, True
+                    try:
+                        body = response.json()
+                    except ValueError as e:
+                        raise BackendError(f"{url} answered HTTP {status} with a body that is not JSON: {response.text[:200]!r}") from e
+                    if not isinstance(body, dict):
+                        raise BackendError(f"{url} answered with JSON that is not an object: {response.text[:200]!r}")
+                    return body
+                last_error = f"HTTP {status}: {response.text[:300]}"
+                if status not in RETRY_STATUS and status < 500:
+                    hint = " (check --api-key)" if status in (401, 403) else ""
+                    raise BackendError(f"{method} {url} was refused{hint}: {last_error}")
+                if status not in NOT_TAKEN_STATUS:
+                    ex.failed.append(FailedTry(f"HTTP {status}", share, url))
+                    server_fault = True
+                kind = "server kept failing at"
+                retry_after = retry_after_seconds(response.headers.get("retry-after"))
+            ex.wait_seconds += round_trip
+            if server_fault and pool.failed(ep, last_error):
+                live = len(self.endpoints) - len(pool.dead)
+                rest = "none is left" if not live else f"{live} endpoint{'s carry' if live != 1 else ' carries'} on"
+                self._announce(f"endpoint {ep.url} set aside after {pool.max_failures} failures in a row "
+                               f"({last_error[:80]}); {rest}")
+            lost = ep.dead and endpoint is None  # its endpoint was set aside: retried elsewhere, not counted
+            if not lost:
+                counted += 1
+            if counted >= attempts:
+                raise BackendError(f"{kind} {url} after {tries} attempt{'s' if tries != 1 else ''}: {last_error}")
+            avoid = ep
+            if lost:
+                continue  # straight to another endpoint, no backoff: this one is gone, not busy
+            delay = self._delay(counted - 1, retry_after)
+            self._status(f"{method} {url} failed ({last_error[:80]}); try {counted + 1}/{attempts} in {delay:.1f} s")
+            slept = time.perf_counter()
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                ex.wait_seconds += time.perf_counter() - slept
 
     def close(self) -> None:
         """Close the HTTP client and stop the private event loop."""
@@ -392,7 +441,7 @@ class HTTPBackend:
         async def shutdown() -> None:
             if self._client is not None:
                 await self._client.aclose()
-            self._client = self._semaphore = None
+            self._client = None
 
         try:
             asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=10)

@@ -1,9 +1,22 @@
 """Any OpenAI-compatible server: vLLM, SGLang, llama.cpp's server, llama-cpp-python's server, hosted APIs.
 
 n samples of one prompt are n concurrent requests, one per seed (a server with prefix caching
-evaluates the shared prompt once). Token counts come from the server's `usage`, never from a
-guess. The server does not tell us the model's size, so FLOPs need model facts from a facts
-file or keywords; without them the facts are zeros with source "unknown (...)", and the ledger
+evaluates the shared prompt once).
+
+Many endpoints. `base_url` may be a list of URLs (or '@FILE', one per line): N servers of one model,
+e.g. the ranks of a vLLM data-parallel deployment or several SGLang servers. `concurrency` is per
+endpoint; each try goes to the least-loaded live one (a prompt's samples stay on one endpoint
+while it is not much busier, for its prefix cache: `prefix_affinity`); one that keeps failing is
+set aside and its requests go to the others (`oomlab.backends.endpoints`); `dead_endpoints` lists
+those set aside. At start every endpoint is asked GET /models and must serve the same model: the
+first id of each (or `model`, when given) must agree, else the backend refuses, naming the odd
+endpoint, unless `model_identity` says they are one model (then each is sent the name it serves).
+A request's payload does not depend on where it goes (but for that served name), so a seed draws
+the same sample on any endpoint of a deterministic server. `server_watts` is one endpoint's power:
+each sample's seconds are its share of the busy time of the server that drew it.
+
+Token counts come from the server's `usage`, never from a guess. The server does not tell us
+the model's size, so FLOPs need model facts from a facts file or keywords; without them the facts are zeros with source "unknown (...)", and the ledger
 shows FLOPs as unknown while tokens, seconds and dollars are still counted.
 
 Identity. The sample cache is keyed on `model_id = "openai:NAME"`, where NAME is the served model
@@ -34,16 +47,18 @@ Books, per sample (see `oomlab.backends.http` for how time is split):
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
 
 from oomlab.backends.base import BACKENDS, GenRequest, Generation, ModelFacts, SampleCallback, Waste
+from oomlab.backends.endpoints import Endpoint
 from oomlab.backends.http import Exchange, FailedTry, HTTPBackend
 from oomlab.errors import BackendError, ConfigError
 
@@ -111,13 +126,13 @@ def make_facts(model_id: str, values: dict[str, Any], source: str) -> ModelFacts
 
 @BACKENDS.register("openai")
 class OpenAIBackend(HTTPBackend):
-    """An OpenAI-compatible server at `base_url` (e.g. http://127.0.0.1:8000/v1)."""
+    """OpenAI-compatible servers at `base_url` (e.g. http://127.0.0.1:8000/v1, or a list of such URLs)."""
 
     name: ClassVar[str]
 
     def __init__(
         self,
-        base_url: str = "http://127.0.0.1:8000/v1",
+        base_url: str | Sequence[str] = "http://127.0.0.1:8000/v1",
         model: str | None = None,
         api_key: str | None = None,
         chat: bool = False,
@@ -132,6 +147,8 @@ class OpenAIBackend(HTTPBackend):
         status_interval: float = 10.0,
         on_status: Callable[[str], None] | None = None,
         server_watts: float | None = None,
+        endpoint_failures: int = 3,
+        prefix_affinity: bool = True,
         facts_file: str | os.PathLike[str] | None = None,
         n_params: float | None = None,
         n_params_non_embedding: float | None = None,
@@ -153,16 +170,19 @@ class OpenAIBackend(HTTPBackend):
             status_interval=status_interval,
             on_status=on_status,
             server_watts=server_watts,
+            endpoint_failures=endpoint_failures,
+            prefix_affinity=prefix_affinity,
         )
         self.chat = chat
         self.send_top_k = send_top_k  # top_k is an extension (vLLM, SGLang, llama.cpp); hosted OpenAI rejects it
+        if model_identity is not None and not str(model_identity).strip():
+            self.close()
+            raise ConfigError("model_identity must be a non-empty name")
         try:
-            self.model = model or self._first_model()
+            self.model = self._served_models(model, model_identity is not None)
         except BaseException:
             self.close()
             raise
-        if model_identity is not None and not str(model_identity).strip():
-            raise ConfigError("model_identity must be a non-empty name")
         # the cache key's model: what is served, never where from (see the module docstring)
         self.model_identity = str(model_identity).strip() if model_identity is not None else self.model
         self.model_id = f"openai:{self.model_identity}"
@@ -180,23 +200,59 @@ class OpenAIBackend(HTTPBackend):
         values.update(overrides)
         self.facts = make_facts(self.model_id, values, source)
 
-    def _first_model(self) -> str:
-        """The first served model, asked with the short probe timeout: a silent server fails in seconds."""
+    def _served_models(self, model: str | None, same_by_identity: bool) -> str:
+        """The model name to send, after checking that every endpoint serves one model; sets each endpoint's name.
+
+        One endpoint and `model` given: no probe (nothing to compare). Otherwise each endpoint's
+        GET /models is asked at once, with the short probe timeout, so a silent server fails in seconds.
+        """
+        endpoints = self.pool.endpoints
+        if model is not None and (len(endpoints) == 1 or same_by_identity):
+            for ep in endpoints:
+                ep.model = model
+            return model
+        served = dict(zip((ep.url for ep in endpoints), self.run(self._probe_all()), strict=True))
+        if model is not None:
+            for url, ids in served.items():
+                if model not in ids:
+                    raise ConfigError(f"endpoint {url} does not serve {model!r} (it serves {', '.join(map(repr, ids))})")
+            names = {url: model for url in served}
+        else:
+            names = {url: ids[0] for url, ids in served.items()}
+            counts = collections.Counter(names.values())
+            if len(counts) > 1 and not same_by_identity:
+                usual = max(counts, key=lambda name: (counts[name], name == names[endpoints[0].url]))
+                url, odd = next((u, n) for u, n in names.items() if n != usual)
+                raise ConfigError(
+                    f"endpoint {url} serves {odd!r} while {counts[usual]} other{'s' if counts[usual] != 1 else ''} "
+                    f"serve {usual!r}: one sweep needs one model (if they are the same weights, say so with "
+                    f"-B model_identity=NAME)")
+        for ep in endpoints:
+            ep.model = names[ep.url]
+        return names[endpoints[0].url]
+
+    async def _probe_all(self) -> list[list[str]]:
+        return list(await asyncio.gather(*(self._probe(ep) for ep in self.pool.endpoints)))
+
+    async def _probe(self, ep: Endpoint) -> list[str]:
+        """The model ids `ep` serves (at least one)."""
         try:
-            body = self.run(self.request_json("GET", "models", timeout=self.probe_timeout, retries=self.probe_retries))
+            body = await self.request_json("GET", "models", timeout=self.probe_timeout, retries=self.probe_retries,
+                                           endpoint=ep)
         except BackendError as e:
-            raise BackendError(f"startup probe failed: {e}; is an OpenAI-compatible server at {self.base_url}? "
+            raise BackendError(f"startup probe failed: {e}; is an OpenAI-compatible server at {ep.url}? "
                                f"(or pass --model NAME to skip the probe)") from e
-        ids = [m.get("id") for m in body.get("data") or [] if isinstance(m, dict) and m.get("id")]
+        ids = [str(m.get("id")) for m in body.get("data") or [] if isinstance(m, dict) and m.get("id")]
         if not ids:
-            raise BackendError(f"{self.url('models')} lists no models; pass --model NAME")
-        return str(ids[0])
+            raise BackendError(f"{self.url('models', ep)} lists no models; pass --model NAME")
+        return ids
 
     # -- one sample ---------------------------------------------------------------------------
-    def _payload(self, request: GenRequest, seed: int, chat: bool) -> dict[str, Any]:
+    def _payload(self, request: GenRequest, seed: int, chat: bool, model: str | None = None) -> dict[str, Any]:
+        """The request body for one sample: the same wherever it is sent, but for the served `model` name."""
         p = request.params
         body: dict[str, Any] = {
-            "model": self.model,
+            "model": model or self.model,
             "max_tokens": p.max_tokens,
             "temperature": max(p.temperature, 0.0),
             "top_p": p.top_p,
@@ -219,8 +275,9 @@ class OpenAIBackend(HTTPBackend):
 
     async def _sample(self, request: GenRequest, seed: int, chat: bool, exchange: Exchange) -> dict[str, Any]:
         path = "chat/completions" if chat else "completions"
-        body = await self.request_json("POST", path, self._payload(request, seed, chat), exchange=exchange)
-        url = self.url(path)
+        body = await self.request_json("POST", path, lambda ep: self._payload(request, seed, chat, ep.model),
+                                       exchange=exchange, affinity=(chat, request.prompt))
+        url = exchange.url  # the endpoint that answered
         choices = body.get("choices")
         if not choices or not isinstance(choices[0], dict):
             raise BackendError(f"{url} answered without choices: {json.dumps(body)[:300]}")
@@ -321,12 +378,13 @@ def group_waste(exchanges: list[Exchange], done: list[Generation | None]) -> lis
     for ex, g in zip(exchanges, done, strict=True):
         tries = list(ex.failed)
         if g is None and ex.answered:  # it came back, but could not be used (no usage, no choices, ...)
-            tries.append(FailedTry("unusable answer", ex.seconds))
+            tries.append(FailedTry("unusable answer", ex.seconds, ex.url))
         for t in tries:
+            url = t.url or ex.url  # the endpoint that did (or may have done) the work
             if g is not None:
-                waste.append(Waste(g.prompt_tokens, g.completion_tokens, t.seconds, t.reason, ex.url))
+                waste.append(Waste(g.prompt_tokens, g.completion_tokens, t.seconds, t.reason, url))
             elif known_prompt is not None:
-                waste.append(Waste(known_prompt, 0, t.seconds, f"{t.reason}; completion tokens unknown", ex.url))
+                waste.append(Waste(known_prompt, 0, t.seconds, f"{t.reason}; completion tokens unknown", url))
             else:
-                waste.append(Waste(0, 0, t.seconds, f"{t.reason}; tokens unknown", ex.url))
+                waste.append(Waste(0, 0, t.seconds, f"{t.reason}; tokens unknown", url))
     return waste
