@@ -20,11 +20,17 @@ SMALL = ["--problems", "4", "--n", "4", "-B", "n_threads=1"]
 
 
 def oomlab(cmd: list[str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout)
+    # in the database's folder: a sweep writes its plot to the working directory
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout, cwd=_folder(args))
 
 
 def start(cmd: list[str], *args: str) -> subprocess.Popen:
-    return subprocess.Popen(cmd + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(cmd + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=_folder(args))
+
+
+def _folder(args: tuple[str, ...]) -> str | None:
+    return str(Path(args[args.index("--db") + 1]).parent) if "--db" in args else None
 
 
 def finish(proc: subprocess.Popen, timeout: float = 600) -> tuple[int, str, str]:

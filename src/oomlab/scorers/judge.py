@@ -61,6 +61,7 @@ class Judge(Scorer):
     description: ClassVar[str] = "the model judges each candidate (Yes/No or a 1-10 grade); judge tokens are metered"
     oracle: ClassVar[bool] = False
     needs_logprobs: ClassVar[bool] = False  # of the candidates; the judge asks for its own
+    probability: ClassVar[bool] = True  # P(Yes), or grade / 10
 
     YESNO: ClassVar[str] = "{prompt}{completion}\n\nIs the answer above correct? Answer Yes or No.\nVerdict:"
     GRADE: ClassVar[str] = ("{prompt}{completion}\n\nGrade the answer above from 1 (wrong) to 10 (certainly correct)."

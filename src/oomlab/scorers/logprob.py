@@ -24,6 +24,7 @@ class LogprobScorer(Scorer):
 
     description: ClassVar[str] = "mean token log-probability of the completion (model confidence; no reference)"
     needs_logprobs: ClassVar[bool] = True
+    log_scale: ClassVar[bool] = True
 
     def score(self, candidate: Candidate, problem: Problem, task: Task) -> float:
         mean = candidate.generation.mean_logprob

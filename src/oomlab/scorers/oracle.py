@@ -18,6 +18,7 @@ class OracleScorer(Scorer):
     oracle: ClassVar[bool] = True
     description: ClassVar[str] = "1 if the task's checker accepts the answer, else 0 (reads the reference: coverage)"
     needs_logprobs: ClassVar[bool] = False
+    probability: ClassVar[bool] = True
 
     def score(self, candidate: Candidate, problem: Problem, task: Task) -> float:
         return 1.0 if task.check(candidate.answer, problem) else 0.0

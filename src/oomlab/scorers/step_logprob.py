@@ -30,6 +30,8 @@ class StepLogprobScorer(Scorer):
 
     description: ClassVar[str] = "mean token log-probability of the steps so far (partial solutions too; no reference)"
     needs_logprobs: ClassVar[bool] = True
+    log_scale: ClassVar[bool] = True
+    steps: ClassVar[bool] = True
 
     def score(self, candidate: Candidate, problem: Problem, task: Task) -> float:
         mean = candidate.generation.mean_logprob

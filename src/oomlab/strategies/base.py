@@ -10,15 +10,19 @@ Strategies only ever see a metered backend (the sweep's), so every token they ca
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from oomlab.backends.base import Backend, GenRequest, Generation, SamplingParams
+from oomlab.errors import ConfigError
 from oomlab.problem import Problem
 from oomlab.registry import Registry
+from oomlab.scorers.base import Scorer, create_scorer
 
 if TYPE_CHECKING:
+    from oomlab.strategies.tree_trace import Node, StepSampler
     from oomlab.tasks.base import Task
 
 
@@ -129,6 +133,50 @@ class DrawStrategy(Strategy):
 def draw_seeds(seed: int, n: int) -> tuple[int, ...]:
     """Seeds of a draw: sample i of every problem uses the same seed, so draws nest (N=8 is a prefix of N=16)."""
     return tuple(seed * 1_000_003 + i for i in range(n))
+
+
+SCORER_PREFIX = "scorer_"  # strategy options with this prefix configure its scorer: scorer_base_url=...
+
+
+def make_scorer(strategy: str, scorer: str, options: dict[str, Any]) -> Scorer:
+    """The scorer a strategy names, configured by the strategy's `scorer_*` options (any other is a typo).
+
+    `-s beam:scorer=prm,scorer_base_url=http://127.0.0.1:8000,scorer_aggregation=min` gives the
+    prm scorer base_url and aggregation, so a scorer with settings needs no syntax of its own.
+    """
+    unknown = sorted(k for k in options if not k.startswith(SCORER_PREFIX))
+    if unknown:
+        raise ConfigError(f"{strategy}: unknown option(s) {', '.join(unknown)} (scorer settings take the prefix "
+                          f"'{SCORER_PREFIX}', e.g. {SCORER_PREFIX}base_url=...)")
+    settings = {k.removeprefix(SCORER_PREFIX): v for k, v in options.items()}
+    try:
+        return create_scorer(scorer, **settings)
+    except TypeError as e:  # an option the scorer does not take
+        raise ConfigError(f"{strategy}: scorer '{scorer}' does not take {', '.join(sorted(settings))}: {e}") from None
+
+
+def score_nodes(search: StepSampler, nodes: list[Node]) -> None:
+    """Score a step search's unscored nodes in one batch (a PRM asks its server for them concurrently).
+
+    As `StepSampler.score` does for one node: the value is stored on the node, NaN counts as -inf.
+    """
+    todo = [n for n in nodes if n.score is None]
+    if not todo:
+        return
+    if search.scorer is None:
+        raise ValueError("this search was set up without a scorer")
+    values = search.scorer.score_many([search.candidate(n) for n in todo], search.problem, search.task)
+    for node, value in zip(todo, values, strict=True):
+        v = float(value)
+        node.score = -math.inf if math.isnan(v) else v
+
+
+def with_verifier_usage(trace: dict[str, Any], scorer: Scorer) -> dict[str, Any]:
+    """The trace, with what the scorer spent outside the generator in this attempt (a PRM's tokens), if anything."""
+    usage = scorer.take_usage()
+    if usage:
+        trace["verifier"] = usage
+    return trace
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy", "oomlab.strategies")

@@ -12,7 +12,9 @@ Xie et al. 2023, arXiv 2305.00633).
 
 Steps end at the delimiter (a newline by default); the default scorer is the mean token
 log-probability of the steps so far (`step-logprob`), so no reference answer is read. With
-`scorer=oracle` the search measures coverage and is labelled so. Tasks whose answers are one line
+`scorer=oracle` the search measures coverage and is labelled so; with `scorer=prm` (settings as
+`scorer_*` options) a process reward model ranks the beams, each step's pool scored in one
+concurrent batch, its tokens booked as the verifier's. Tasks whose answers are one line
 (arithmetic, Game of 24 'direct') complete after one step: then beam search is best-of-`expand`.
 """
 
@@ -23,8 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from oomlab.backends.base import Backend
 from oomlab.errors import ConfigError
 from oomlab.problem import Problem
-from oomlab.scorers import create_scorer
-from oomlab.strategies.base import STRATEGIES, Attempt, Strategy
+from oomlab.strategies.base import STRATEGIES, Attempt, Strategy, make_scorer, score_nodes, with_verifier_usage
 from oomlab.strategies.tree_trace import Node, StepSampler, best_final, rank_key
 
 if TYPE_CHECKING:
@@ -38,13 +39,14 @@ class BeamSearch(Strategy):
     knob_help: ClassVar[str] = "beams kept per step (each expanded by `expand` sampled steps, default = width)"
 
     def __init__(self, depth: int = 4, expand: int | None = None, delimiter: str = "\n", scorer: str = "step-logprob",
-                 temperature: float = 0.8, max_step_tokens: int = 48):
+                 temperature: float = 0.8, max_step_tokens: int = 48, **scorer_options: Any):
         if depth < 1 or (expand is not None and expand < 1):
             raise ConfigError(f"beam: depth and expand must be at least 1 (got depth={depth}, expand={expand})")
         if not delimiter:
             raise ConfigError("beam: the step delimiter must not be empty")
         self.depth, self.expand, self.delimiter = depth, expand, delimiter
-        self.scorer = create_scorer(scorer)
+        self.scorer = make_scorer(self.name, scorer, scorer_options)
+        self.scorer_options = scorer_options
         self.temperature, self.max_step_tokens = temperature, max_step_tokens
 
     @property
@@ -57,6 +59,7 @@ class BeamSearch(Strategy):
 
     def solve(self, problem: Problem, task: Task, backend: Backend, budget: int, seed: int = 0) -> Attempt:
         width, expand = budget, self.expand or budget
+        self.scorer.bind(backend)
         search = StepSampler(task, problem, backend, self.scorer, seed, delimiter=self.delimiter,
                              temperature=self.temperature, max_step_tokens=self.max_step_tokens)
         beams: list[Node] = [search.tree.root]
@@ -70,17 +73,17 @@ class BeamSearch(Strategy):
                 text = search.tree.solution(node)
                 if text not in seen:
                     seen.add(text)
-                    if node.score is None:
-                        search.score(node)
                     unique.append(node)
+            score_nodes(search, unique)  # one batch: a PRM scores the whole pool concurrently
             beams = sorted(unique, key=rank_key)[:width]
             if all(b.complete for b in beams):
                 break
         final = best_final(beams)
         search.tree.choose(final)
         return Attempt(final.answer, task.check(final.answer, problem), tuple(search.spent),
-                       search.trace(width=width, expand=expand))
+                       with_verifier_usage(search.trace(width=width, expand=expand), self.scorer))
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "depth": self.depth, "expand": self.expand, "delimiter": self.delimiter,
-                "scorer": self.scorer.name, "temperature": self.temperature, "max_step_tokens": self.max_step_tokens}
+                "scorer": self.scorer.name, "temperature": self.temperature, "max_step_tokens": self.max_step_tokens,
+                **self.scorer_options}

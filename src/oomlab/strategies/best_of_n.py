@@ -2,19 +2,22 @@
 
 With the oracle scorer (the task's own checker) it measures coverage, pass@k (Brown et al. 2024,
 "Large Language Monkeys", arXiv 2407.21787): what a perfect verifier could pick, not what a
-deployed system achieves, so it is labelled "(oracle)" everywhere.
+deployed system achieves, so it is labelled "(oracle)" everywhere. Any scorer works, with its
+settings as `scorer_*` options: `-s best-of-n:scorer=prm,scorer_base_url=http://127.0.0.1:8000`
+ranks the draw by a process reward model (scored concurrently; its tokens booked as the verifier's).
 """
 
 from __future__ import annotations
 
 import math
 import random
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from oomlab.analysis.estimators import best_of_k, pass_at_k
+from oomlab.backends.base import Backend, Generation
 from oomlab.problem import Problem
-from oomlab.scorers import Candidate, create_scorer
-from oomlab.strategies.base import STRATEGIES, Draw, DrawStrategy
+from oomlab.scorers import Candidate
+from oomlab.strategies.base import STRATEGIES, Draw, DrawStrategy, make_scorer
 
 if TYPE_CHECKING:
     from oomlab.tasks.base import Task
@@ -26,8 +29,9 @@ class BestOfN(DrawStrategy):
     knob: ClassVar[str] = "n"
     knob_help: ClassVar[str] = "number of samples scored"
 
-    def __init__(self, scorer: str = "oracle", temperature: float = 0.8):
-        self.scorer = create_scorer(scorer)
+    def __init__(self, scorer: str = "oracle", temperature: float = 0.8, **scorer_options: Any):
+        self.scorer = make_scorer(self.name, scorer, scorer_options)
+        self.scorer_options = scorer_options
         self.temperature = temperature
 
     @property
@@ -38,23 +42,19 @@ class BestOfN(DrawStrategy):
         base = f"{self.name}[{self.scorer.name}]"
         return f"{base} (oracle)" if self.oracle else base
 
-    def bind(self, backend) -> None:
-        if hasattr(self.scorer, "bind"):
-            self.scorer.bind(backend)
+    def bind(self, backend: Backend) -> None:
+        self.scorer.bind(backend)
 
-    def extra_generations(self) -> list:
-        take = getattr(self.scorer, "take_generations", None)
-        return list(take()) if take else []
+    def extra_generations(self) -> list[Generation]:
+        return list(self.scorer.take_generations())
 
     def needs_logprobs(self) -> bool:
         return bool(getattr(self.scorer, "needs_logprobs", False))
 
     def score(self, draw: Draw, problem: Problem, task: Task) -> tuple[float, ...]:
         prompt = task.prompt(problem)
-        return tuple(
-            float(self.scorer.score(Candidate(g, a, prompt), problem, task))
-            for g, a in zip(draw.generations, draw.answers)
-        )
+        candidates = [Candidate(g, a, prompt) for g, a in zip(draw.generations, draw.answers)]
+        return tuple(float(s) for s in self.scorer.score_many(candidates, problem, task))
 
     def _scores(self, draw: Draw) -> tuple[float, ...]:
         if draw.scores is None:
@@ -77,5 +77,5 @@ class BestOfN(DrawStrategy):
             return pass_at_k(draw.n, sum(draw.correct), k)
         return best_of_k(self._scores(draw), draw.correct, k)
 
-    def config(self) -> dict:
-        return {"name": self.name, "scorer": self.scorer.name, "temperature": self.temperature}
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "scorer": self.scorer.name, "temperature": self.temperature, **self.scorer_options}

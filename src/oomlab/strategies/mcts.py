@@ -15,7 +15,8 @@
 Q̄ is the mean value W/N min-max normalised over the tree (as MuZero does, Schrittwieser et al.
 2020, arXiv 1911.08265, App. B), so any scorer's scale works with one C. The default scorer is
 the mean token log-probability of the whole solution (`step-logprob`, no reference); with
-`scorer=oracle` the search reads the reference and is labelled "(oracle)". Each iteration costs
+`scorer=oracle` the search reads the reference and is labelled "(oracle)"; `scorer=prm` (settings as
+`scorer_*` options) values nodes with a process reward model. Each iteration costs
 at most two samples (a step and a rollout); the root's visit count equals the iterations run.
 """
 
@@ -27,8 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from oomlab.backends.base import Backend
 from oomlab.errors import ConfigError
 from oomlab.problem import Problem
-from oomlab.scorers import create_scorer
-from oomlab.strategies.base import STRATEGIES, Attempt, Strategy
+from oomlab.strategies.base import STRATEGIES, Attempt, Strategy, make_scorer, with_verifier_usage
 from oomlab.strategies.tree_trace import Node, SearchTree, StepSampler
 
 if TYPE_CHECKING:
@@ -88,13 +88,14 @@ class MCTS(Strategy):
 
     def __init__(self, c: float = 1.0, children: int = 3, depth: int = 4, delimiter: str = "\n",
                  scorer: str = "step-logprob", temperature: float = 0.8, max_step_tokens: int = 48,
-                 max_rollout_tokens: int | None = None):
+                 max_rollout_tokens: int | None = None, **scorer_options: Any):
         if children < 1 or depth < 1 or c < 0:
             raise ConfigError(f"mcts: children and depth must be at least 1 and c >= 0 (got {children}, {depth}, {c})")
         if not delimiter:
             raise ConfigError("mcts: the step delimiter must not be empty")
         self.c, self.children, self.depth, self.delimiter = c, children, depth, delimiter
-        self.scorer = create_scorer(scorer)
+        self.scorer = make_scorer(self.name, scorer, scorer_options)
+        self.scorer_options = scorer_options
         self.temperature, self.max_step_tokens, self.max_rollout_tokens = temperature, max_step_tokens, max_rollout_tokens
 
     @property
@@ -106,6 +107,7 @@ class MCTS(Strategy):
         return f"{base} (oracle)" if self.oracle else base
 
     def solve(self, problem: Problem, task: Task, backend: Backend, budget: int, seed: int = 0) -> Attempt:
+        self.scorer.bind(backend)
         search = StepSampler(task, problem, backend, self.scorer, seed, delimiter=self.delimiter,
                              temperature=self.temperature, max_step_tokens=self.max_step_tokens,
                              max_rollout_tokens=self.max_rollout_tokens)
@@ -128,7 +130,7 @@ class MCTS(Strategy):
         tree.choose(leaf)
         answer = leaf.answer if leaf.complete else leaf.extra.get("rollout_answer")
         return Attempt(answer, task.check(answer, problem), tuple(search.spent),
-                       search.trace(iterations=budget, c=self.c))
+                       with_verifier_usage(search.trace(iterations=budget, c=self.c), self.scorer))
 
     def is_leaf(self, node: Node) -> bool:
         """A node that cannot grow: a whole solution, or at the depth limit."""
@@ -147,4 +149,5 @@ class MCTS(Strategy):
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "c": self.c, "children": self.children, "depth": self.depth,
                 "delimiter": self.delimiter, "scorer": self.scorer.name, "temperature": self.temperature,
-                "max_step_tokens": self.max_step_tokens, "max_rollout_tokens": self.max_rollout_tokens}
+                "max_step_tokens": self.max_step_tokens, "max_rollout_tokens": self.max_rollout_tokens,
+                **self.scorer_options}
