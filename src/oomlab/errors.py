@@ -45,3 +45,7 @@ class FitError(OomlabError):
 
 class RunBusyError(OomlabError):
     """The run is being written by another live process."""
+
+
+class AmbiguousRunError(RunNotFoundError):
+    """A run-id prefix that several runs share; the message lists them."""

@@ -526,9 +526,9 @@ class Store:
 
     def verifier_scores(self, cache_key: str) -> list[float] | None:
         """The scores an identical verifier request returned before (any run), or None."""
-        row = self.db.execute("SELECT scores_json FROM verifier_usage WHERE cache_key = ? AND scores_json IS NOT NULL"
-                              " LIMIT 1", (cache_key,)).fetchone()
-        return None if row is None else [float(x) for x in json.loads(row[0])]
+        rows = self._query("SELECT scores_json FROM verifier_usage WHERE cache_key = ? AND scores_json IS NOT NULL"
+                           " LIMIT 1", (cache_key,))
+        return [float(x) for x in json.loads(rows[0][0])] if rows else None
 
     def verifier_totals(self, run_id: str) -> LedgerTotals:
         """What a run's verifier requests cost, apart from the generator's samples (`samples` counts requests).
@@ -537,8 +537,8 @@ class Store:
         use the run's pricing on the verifier's seconds and prompt tokens.
         """
         info = self.run(run_id)
-        rows = list(self.db.execute("SELECT model_id, prompt_tokens, flops, seconds, wait_seconds FROM verifier_usage"
-                                    " WHERE run_id = ?", (run_id,)))
+        rows = self._query("SELECT model_id, prompt_tokens, flops, seconds, wait_seconds FROM verifier_usage"
+                           " WHERE run_id = ?", (run_id,))
         prompt = float(sum(r["prompt_tokens"] for r in rows))
         seconds = sum(r["seconds"] for r in rows)
         return LedgerTotals(
@@ -549,6 +549,32 @@ class Store:
             model_id=", ".join(sorted({r["model_id"] for r in rows})), billed_prompt_tokens=prompt,
             wait_seconds=sum(r["wait_seconds"] for r in rows),
         )
+
+    def resolve_run(self, ref: str | None = None) -> str:
+        """The run id that `ref` names: an id, a unique prefix of one, or 'latest' (also when `ref` is None).
+
+        The latest run is the one created last. A prefix that several runs share is refused with the
+        candidates listed in one line; one that no run has is a RunNotFoundError naming recent runs.
+        """
+        from oomlab.errors import AmbiguousRunError
+
+        ref = (ref or "").strip()
+        if ref and self._query("SELECT 1 FROM runs WHERE id = ?", (ref,)):
+            return ref
+        if not ref or ref.lower() == "latest":
+            rows = self._query("SELECT id FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1")
+            if not rows:
+                raise RunNotFoundError(f"no runs in {self.path} yet: run a sweep first, or pass --db")
+            return rows[0]["id"]
+        matches = [r["id"] for r in self._query(
+            "SELECT id FROM runs WHERE substr(id, 1, length(?)) = ? ORDER BY created_at DESC, rowid DESC", (ref, ref))]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            shown = ", ".join(matches[:10]) + (f" and {len(matches) - 10} more" if len(matches) > 10 else "")
+            raise AmbiguousRunError(f"run prefix '{ref}' matches {len(matches)} runs in {self.path}: {shown}; "
+                                    "give more of the id")
+        raise self._not_found(ref)
 
 
 class Heartbeat:

@@ -7,23 +7,29 @@ nothing is paid for twice, nothing is spent off the books, and a killed sweep lo
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import json
+import math
 import threading
 import time
+import typing
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from oomlab import __version__
-from oomlab.backends.base import Backend, GenRequest, Generation, SampleCallback, SamplingParams, Waste, create_backend
+from oomlab.backends.base import (BACKENDS, Backend, GenRequest, Generation, SampleCallback, SamplingParams, Waste,
+                                  create_backend)
 from oomlab.energy import DEFAULT_TDP_WATTS, EnergyMeter, ServerPower, meter_for
-from oomlab.errors import ConfigError, RunBusyError
+from oomlab.errors import ConfigError, RunBusyError, UnknownNameError
 from oomlab.ledger import Pricing
+from oomlab.registry import check_options, coerce, constructor_options, show
+from oomlab.scorers.base import SCORERS
 from oomlab.store import AttemptRow, NewSample, RunBusy, SampleRow, Store, cache_key, logprobs_key
-from oomlab.strategies.base import DrawStrategy, Strategy, create_strategy, draw_seeds
-from oomlab.tasks.base import Task, create_task
+from oomlab.strategies.base import SCORER_PREFIX, STRATEGIES, DrawStrategy, Strategy, create_strategy, draw_seeds
+from oomlab.tasks.base import TASKS, Task, create_task
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
@@ -32,7 +38,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     options: dict[str, Any] = {}
     for part in filter(None, rest.split(",")):
         key, eq, value = part.partition("=")
-        if not eq:
+        if not eq or not key.strip():
             raise ConfigError(f"bad option '{part}' in '{spec}': write key=value, e.g. best-of-n:scorer=logprob")
         options[key.strip().replace("-", "_")] = _parse_value(value.strip())
     return name.strip(), options
@@ -63,6 +69,61 @@ def default_ladder(n: int) -> list[int]:
     return ladder + [n]
 
 
+def parse_ladder(text: str, what: str = "--ladder") -> list[float]:
+    """'1,2,4' -> [1, 2, 4]; '1e10,3e10' -> [1e10, 3e10]. Finite numbers only (whole ones as ints)."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if not any(parts):
+        raise ConfigError(f"{what} is empty; give budgets separated by commas, e.g. 1,2,4,8")
+    for part in parts:
+        try:
+            float(part)
+        except ValueError:
+            raise ConfigError(f"{what} takes numbers separated by commas, got {part!r}") from None
+    return [_rung(p, what) for p in parts]
+
+
+def _rung(value: Any, what: str) -> float:
+    """One budget: a finite number (text is read as one, whole ones as ints); a number stays as given."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"{what} takes numbers, got {value!r}") from None
+        value = int(number) if number.is_integer() else number
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{what} takes numbers, got {show(value)}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{what}: a budget must be a finite number, got {value}")
+    return value
+
+
+def check_fields(data: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """SweepConfig settings with values of their declared types (the dataclass's own annotations,
+    checked by pydantic): a ConfigError naming the key (after `where`, e.g. the config file) otherwise.
+
+    An unknown key names the valid ones and the nearest; a lone strategy is a list of one; a ladder
+    may be written '1,2,4' as on the command line.
+    """
+    hints = typing.get_type_hints(SweepConfig)
+    valid = [f.name for f in fields(SweepConfig)]
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in valid:
+            near = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+            nearest = f" (did you mean '{near[0]}'?)" if near else ""
+            raise ConfigError(f"{where}unknown key '{key}'{nearest}; valid keys: {', '.join(sorted(valid))}")
+        if key == "strategies" and isinstance(value, str):
+            value = [value]
+        if key == "ladder" and value is not None:
+            if isinstance(value, str):
+                value = parse_ladder(value, f"{where}ladder")
+            elif isinstance(value, (list, tuple)):
+                value = [_rung(v, f"{where}ladder") for v in value]
+        out[key] = coerce(hints[key], value, f"{where}{key}")
+    return out
+
+
+
 @dataclass
 class SweepConfig:
     task: str = "arithmetic"
@@ -82,21 +143,43 @@ class SweepConfig:
     energy_counter: str = "auto"
 
     def validate(self) -> None:
+        """Every setting of its declared type and in range, and every task, strategy and backend option
+        one that its class takes: all of it checked before anything is loaded."""
+        for key, value in check_fields({f.name: getattr(self, f.name) for f in fields(self)}).items():
+            setattr(self, key, value)
         if self.n < 1:
             raise ConfigError(f"--n must be at least 1 (got {self.n})")
         if self.problems < 1:
             raise ConfigError(f"--problems must be at least 1 (got {self.problems})")
         if not self.strategies:
             raise ConfigError("give at least one --strategy")
+        for name in ("usd_per_hour", "usd_per_m_prompt", "usd_per_m_completion"):
+            price = getattr(self, name)
+            if price is not None and not (math.isfinite(price) and price >= 0):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a price of zero or more, got {price:g}")
+        if not (math.isfinite(self.tdp_watts) and self.tdp_watts > 0):
+            raise ConfigError(f"--tdp-watts must be a positive power in watts, got {self.tdp_watts:g}")
         if self.budget_unit not in ("samples", "tokens", "flops"):
             raise ConfigError(f"unknown budget unit '{self.budget_unit}'; valid budget units: flops, samples, tokens")
         if self.budget_unit != "samples":
             if not self.ladder or any(b <= 0 for b in self.ladder):
                 raise ConfigError(f"--budget-unit {self.budget_unit} needs a --ladder of positive budgets, e.g. 1e10,3e10,1e11")
+        else:
+            for k in self.ladder or []:
+                if k < 1 or k > self.n or k != int(k):
+                    raise ConfigError(f"ladder rung {k:g} is not a whole number of samples in 1..{self.n} (--n)")
+        self.check_options()
+
+    def check_options(self) -> None:
+        """Task, strategy and backend options checked against the constructors they go to: a typo
+        names the valid options and the nearest one, a value of the wrong type says what it takes."""
+        self.task_options = check_options("task", self.task, TASKS.get(self.task), self.task_options)
+        self.strategies = [check_strategy(s) for s in self.strategies]
+        try:
+            backend = BACKENDS.get(self.backend)
+        except UnknownNameError:  # creating it says so; a backend handed over as an object needs no name
             return
-        for k in self.rungs():
-            if k < 1 or k > self.n or k != int(k):
-                raise ConfigError(f"ladder rung {k} is not a whole number in 1..{self.n} (--n)")
+        self.backend_options = check_options("backend", self.backend, backend, self.backend_options)
 
     def rungs(self) -> list[int]:
         """Sample-count rungs (budget unit 'samples'); compute ladders are mapped per strategy at run time."""
@@ -116,6 +199,27 @@ class SweepConfig:
             "budgets": self.ladder if self.budget_unit != "samples" else None,
         }
 
+
+
+def check_strategy(spec: str) -> str:
+    """A strategy spec whose options its class (and its scorer's `scorer_*` settings, the scorer's
+    class) takes; returned as given, or canonical when a value was coerced ('depth=2.0' -> 'depth=2')."""
+    name, options = parse_spec(spec)
+    cls = STRATEGIES.get(name)
+    named, _, _ = constructor_options(cls)
+    # a strategy with a scorer passes its **options to the scorer (make_scorer): only scorer_* ones
+    checked = check_options("strategy", name, cls, options, passthrough=SCORER_PREFIX if "scorer" in named else None)
+    if "scorer" in named:
+        scorer = checked.get("scorer", named["scorer"].default)
+        if isinstance(scorer, str):
+            settings = {k.removeprefix(SCORER_PREFIX): v for k, v in checked.items()
+                        if k not in named and k.startswith(SCORER_PREFIX)}
+            check_options("scorer", scorer, SCORERS.get(scorer), settings, prefix=SCORER_PREFIX)
+    if any(type(checked[k]) is not type(options[k]) for k in options):
+        canonical = spec_key(name, checked)
+        if parse_spec(canonical) == (name, checked):
+            return canonical
+    return spec
 
 MAX_PROBLEMS_IN_FLIGHT = 1024  # threads; each waits on the backend's own concurrency bound
 

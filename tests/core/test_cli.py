@@ -53,3 +53,23 @@ def test_unreachable_server_names_the_url(tmp_path) -> None:
               "-B", "max_retries=1", "-B", "backoff=0.05", "--problems", "1", "--n", "1", "-s", "greedy",
               "--db", str(tmp_path / "x.db"))
     assert out.returncode == 1 and "http://127.0.0.1:9/v1" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sweep", "-s", "best-of-n:scorr=logprob"], "unknown option 'scorr' (did you mean 'scorer'?)"),
+        (["sweep", "-T", "difficuly=3"], "unknown option 'difficuly' (did you mean 'difficulty'?)"),
+        (["sweep", "--ladder", "nan"], "a budget must be a finite number, got nan"),
+        (["sweep", "--tdp-watts", "-5"], "--tdp-watts must be a positive power in watts"),
+        (["show", "latest"], "no runs in"),
+    ],
+)
+def test_refusals_are_one_line_through_the_entry_point(tmp_path, args, message) -> None:
+    """The installed `oomlab` (main(), not Typer's runner): exactly one line on stderr, nothing else."""
+    from oomlab.store import Store
+
+    Store(tmp_path / "x.db").close()
+    out = run(*args, "--db", str(tmp_path / "x.db"), cwd=tmp_path)
+    assert out.returncode == 1 and "Traceback" not in out.stderr + out.stdout
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("error: ") and message in out.stderr, out.stderr

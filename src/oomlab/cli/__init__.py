@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from oomlab.cli.app import app, err_console, state
+from oomlab.cli.app import app, err_console, fail, state
 from oomlab.errors import OomlabError
 
 
@@ -13,6 +13,7 @@ def _mount() -> None:
     from oomlab.cli import sweep  # noqa: F401, I001
     from oomlab.cli import runs  # noqa: F401
     from oomlab.cli import report, trace, strategies, ooms  # noqa: F401
+    from oomlab.cli import serve  # noqa: F401  (mounts `oomlab serve`)
 
     app.add_typer(ooms.app, name="ooms")
 
@@ -26,7 +27,7 @@ def main() -> None:
     except OomlabError as e:
         if state["debug"]:
             raise
-        err_console.print(f"[bold red]error:[/bold red] {e}", highlight=False, soft_wrap=True)
+        fail(str(e))
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/yellow]: every sample drawn so far is saved; run the same command to resume")

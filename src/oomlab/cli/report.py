@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from oomlab.cli.app import app, console
-from oomlab.cli.runs import open_store
+from oomlab.cli.runs import open_store, run_argument
 from oomlab.errors import ConfigError
 from oomlab.store import DEFAULT_DB
 
@@ -43,7 +43,7 @@ def _dump(obj) -> None:
 
 @app.command()
 def fit(
-    run_id: str = typer.Argument(..., help="Run id (see `oomlab runs`)."),
+    run_id: Optional[str] = run_argument(),
     db: Path = DB_OPTION,
     as_json: bool = typer.Option(False, "--json", help="Print as JSON (NaN as null)."),
     n_boot: int = N_BOOT_OPTION,
@@ -62,6 +62,7 @@ def fit(
     from oomlab.report.fit_tables import rich_difficulty_table, rich_fit_table, rich_reach_table
 
     store = open_store(db)
+    run_id = store.resolve_run(run_id)
     fits = fit_run(store, run_id, n_boot=n_boot, logistic_floor=_floor(floor), targets=target)
     if as_json:
         print(json.dumps(fits.to_dict(), indent=2))
@@ -73,8 +74,10 @@ def fit(
 
 @app.command()
 def compare(
-    run_a: str = typer.Argument(..., help="One run (typically the small model with test-time compute)."),
-    run_b: str = typer.Argument(..., help="The other run (typically the larger model; its greedy pass@1 is used)."),
+    run_a: str = typer.Argument(..., metavar="RUN_A", help="One run (typically the small model with test-time "
+                                "compute): id, unique prefix or 'latest'."),
+    run_b: str = typer.Argument(..., metavar="RUN_B", help="The other run (typically the larger model; its greedy "
+                                "pass@1 is used): id, unique prefix or 'latest'."),
     train_tokens_a: Optional[float] = typer.Option(None, "--train-tokens-a", help="Training tokens of run A's model "
                                                    "(model card; e.g. 6e12 for Gemma 3 270M)."),
     train_tokens_b: Optional[float] = typer.Option(None, "--train-tokens-b", help="Training tokens of run B's model."),
@@ -105,6 +108,9 @@ def compare(
         raise ConfigError("give both --train-tokens-a and --train-tokens-b (training tokens from the model cards); "
                           "the FLOPs accounting needs them")
     store = open_store(db)
+    run_a, run_b = store.resolve_run(run_a), store.resolve_run(run_b)
+    if run_a == run_b:
+        raise ConfigError(f"compare needs two different runs; both name {run_a}")
     infos = {r: store.run(r) for r in (run_a, run_b)}
     specs = {}
     for rid, tokens, override in ((run_a, train_tokens_a, params_a), (run_b, train_tokens_b, params_b)):
@@ -170,7 +176,8 @@ def compare(
 
 @app.command()
 def exchange(
-    run_ids: list[str] = typer.Argument(..., help="Two or more runs of models with different training compute."),
+    run_ids: list[str] = typer.Argument(..., metavar="RUN", help="Two or more runs of models with different "
+                                        "training compute: ids, unique prefixes or 'latest'."),
     train_flops: list[float] = typer.Option([], "--train-flops", help="Training FLOPs of each run's model, in the "
                                             "order of the runs (repeat the option)."),
     strategy: Optional[str] = typer.Option(None, "--strategy", "-s", help="Strategy whose curve stands for each "
@@ -192,6 +199,7 @@ def exchange(
     if len(train_flops) != len(run_ids):
         raise ConfigError(f"give --train-flops once per run ({len(run_ids)} runs, {len(train_flops)} values)")
     store = open_store(db)
+    run_ids = [store.resolve_run(r) for r in run_ids]
     models, used = exchange_models(store, run_ids, train_flops, strategy=strategy, unit=unit)
     result = exchange_rate(models, n_boot=n_boot)
     if plot is not None:
@@ -211,7 +219,9 @@ def exchange(
 
 @app.command()
 def report(
-    run_ids: list[str] = typer.Argument(..., help="One or more run ids."),
+    run_ids: Optional[list[str]] = typer.Argument(None, metavar="RUN", show_default=False,
+                                                  help="One or more runs: ids, unique prefixes or 'latest' "
+                                                       "(default: the latest run)."),
     output: Path = typer.Option(Path("report.html"), "-o", "--output", help="HTML file to write."),
     db: Path = DB_OPTION,
     n_boot: int = N_BOOT_OPTION,
@@ -228,6 +238,7 @@ def report(
     from oomlab.report.html import render_report
 
     store = open_store(db)
+    run_ids = [store.resolve_run(r) for r in (run_ids or [None])]
     html, summary = render_report(store, run_ids, n_boot=n_boot, logistic_floor=_floor(floor),
                                   train_flops=train_flops, strategy=strategy, unit=unit)
     if not output.parent.exists():

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich import box
 from rich.table import Table
 
-from oomlab.cli.app import app, console
+from oomlab.cli.app import app, cli_store, console
 from oomlab.report.waste import waste_line
 from oomlab.store import DEFAULT_DB, Store
 
+RUN_HELP = "Run id, a unique prefix of one, or 'latest' (the default)."
+
 
 def open_store(db: Path) -> Store:
-    from oomlab.errors import OomlabError
+    """The database a command reads: a missing, damaged or foreign file is one clear line."""
+    return cli_store(db)
 
-    if not db.is_file():
-        raise OomlabError(f"no database at {db} (run a sweep first, or pass --db)")
-    return Store(db)
+
+def run_argument(help: str = RUN_HELP):
+    """The optional RUN argument of every command that reads one run: id, prefix or 'latest'."""
+    return typer.Argument(None, metavar="RUN", help=help, show_default=False)
 
 
 @app.command()
@@ -45,6 +50,9 @@ def runs(
     for col in cols:
         # the id and status never shrink: an id cut at 80 columns could not be typed back
         fixed = {"run": 8, "status": 11, "created": 16, "task": 10}.get(col)
+        if col == "strategies":  # folds its lines, never its header
+            t.add_column(col, min_width=len(col), overflow="fold")
+            continue
         t.add_column(col, no_wrap=fixed is not None or col in ("N", "probs", "drawn", "reused"), min_width=fixed,
                      overflow="fold",
                      justify="right" if col in ("N", "probs", "drawn", "reused") else "left")
@@ -60,7 +68,7 @@ def runs(
 
 @app.command()
 def show(
-    run_id: str = typer.Argument(..., help="Run id (see `oomlab runs`)."),
+    run_id: Optional[str] = run_argument(),
     db: Path = typer.Option(Path(DEFAULT_DB), "--db", help="SQLite database."),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
@@ -69,6 +77,7 @@ def show(
     from oomlab.report.tables import curve_table
 
     store = open_store(db)
+    run_id = store.resolve_run(run_id)
     info = store.run(run_id)
     curves = run_curves(store, run_id)
     covered, total = store.coverage(run_id)
@@ -90,7 +99,7 @@ def show(
 
 @app.command()
 def plot(
-    run_id: str = typer.Argument(..., help="Run id (see `oomlab runs`)."),
+    run_id: Optional[str] = run_argument(),
     output: Path = typer.Option(Path("curve.png"), "-o", "--output", help="PNG (or PDF/SVG) to write."),
     db: Path = typer.Option(Path(DEFAULT_DB), "--db", help="SQLite database."),
 ) -> None:
@@ -99,6 +108,7 @@ def plot(
     from oomlab.report.plot import plot_curves
 
     store = open_store(db)
+    run_id = store.resolve_run(run_id)
     info = store.run(run_id)
     path = plot_curves(run_curves(store, run_id), output, title=f"{info.task} · {info.model_id} · run {run_id}",
                        energy_note=f"energy {info.energy_method}")

@@ -95,13 +95,15 @@ def fit_problems(config: SweepConfig) -> None:
 def run_and_report(config: SweepConfig, db: Path, plot: Optional[Path], as_json: bool, resume: Optional[str] = None,
                    wait: bool = True, executor: str = "local", ray_address: Optional[str] = None,
                    workers: Optional[int] = None) -> str:
+    store = cli_store(db, create=True)
+    if resume is not None:
+        resume = store.resolve_run(resume)
+        if store.run(resume).finished:  # said before the model loads
+            raise ConfigError(f"run {resume} is finished; nothing to resume (`oomlab show {resume}` shows it)")
     from oomlab.analysis.curves import run_curves
     from oomlab.report.plot import plot_curves
     from oomlab.report.tables import curve_table
 
-    store = cli_store(db, create=True)
-    if resume is not None:
-        resume = store.resolve_run(resume)
     with console.status(f"loading backend [bold]{config.backend}[/bold] ..."):
         backend = None
         if executor != "local" or ray_address is not None or workers is not None:

@@ -8,8 +8,9 @@ from pathlib import Path
 import typer
 
 from oomlab.cli.app import app, console
+from oomlab.cli.runs import open_store, run_argument
 from oomlab.errors import OomlabError
-from oomlab.store import DEFAULT_DB, AttemptRow, Store
+from oomlab.store import DEFAULT_DB, AttemptRow
 
 
 def pick_attempt(attempts: list[AttemptRow], strategy: str, problem: int, budget: int | None) -> AttemptRow:
@@ -38,7 +39,7 @@ def pick_attempt(attempts: list[AttemptRow], strategy: str, problem: int, budget
 
 @app.command()
 def trace(
-    run_id: str = typer.Argument(..., help="Run id (see `oomlab runs`)."),
+    run_id: str | None = run_argument(),
     problem: int = typer.Option(..., "--problem", "-p", help="Problem index in the run (0-based)."),
     strategy: str = typer.Option(..., "--strategy", "-s", help="Strategy key as the run lists it, e.g. mcts."),
     budget: int | None = typer.Option(None, "--budget", "-b", help="Budget rung; default the largest one run."),
@@ -48,13 +49,11 @@ def trace(
     """Export the search tree of one attempt as JSON: every node's step text, score, visits and depth,
     and the path of the final answer (`chosen`). Trees come from the search strategies: beam, tot, mcts.
 
-    Example:  oomlab trace RUN_ID --problem 0 --strategy mcts -o tree.json
+    Example:  oomlab trace latest --problem 0 --strategy mcts -o tree.json
     """
-    if not db.is_file():
-        raise OomlabError(f"no database at {db} (run a sweep first, or pass --db)")
-    store = Store(db)
+    store = open_store(db)
     try:
-        store.run(run_id)  # raises for an unknown id
+        run_id = store.resolve_run(run_id)  # raises for an unknown id
         attempt = pick_attempt(store.attempts(run_id), strategy, problem, budget)
     finally:
         store.close()

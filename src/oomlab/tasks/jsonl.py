@@ -4,8 +4,9 @@ One record a line, e.g. `{"question": "...", "answer": "42"}`. The reference
 is the answer field (or the group of `answer_pattern` in it; by default the
 text after `####` when there is one, as in GSM8K). Model text is read with
 the numeric extraction of `oomlab.tasks.numeric` unless `extract_pattern`
-says otherwise. A malformed line is a DatasetError naming file and line:
-a dataset is data a person must fix, not a traceback to read.
+says otherwise. A malformed line is a DatasetError naming file and line,
+and a file without records is one too: a dataset is data a person must fix,
+not a traceback to read (nor an empty run).
 """
 
 from __future__ import annotations
@@ -40,11 +41,21 @@ def require_file(path: str | Path | None, task: str) -> Path:
     return resolved.resolve()
 
 
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")  # a JSON escape in U+D800..U+DFFF
+
+
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(1-based line number, record) for each non-blank line; DatasetError on a malformed one."""
+    """(1-based line number, record) for each non-blank line; DatasetError naming file and line on a
+    malformed one: not UTF-8, not JSON, not an object, or text with a lone surrogate escape (valid
+    JSON, but no Unicode text: it could be neither stored nor sent to a model)."""
     try:
-        with path.open(encoding="utf-8-sig") as lines:
-            for line_no, line in enumerate(lines, start=1):
+        with path.open("rb") as lines:
+            for line_no, raw in enumerate(lines, start=1):
+                try:
+                    line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    raise DatasetError(f"{path}: line {line_no}: not UTF-8 text ({exc.reason} at byte "
+                                       f"{exc.start + 1} of the line)") from None
                 if not line.strip():
                     continue
                 try:
@@ -55,11 +66,21 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     raise DatasetError(
                         f"{path}: line {line_no}: expected a JSON object, got {type(record).__name__}"
                     )
+                if _SURROGATE.search(line):
+                    _check_unicode(record, path, line_no)
                 yield line_no, record
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read ({exc.strerror})") from exc
+
+
+def _check_unicode(record: dict[str, Any], path: Path, line_no: int) -> None:
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start:exc.end]
+        code = ", ".join(f"\\u{ord(c):04x}" for c in bad)
+        raise DatasetError(f"{path}: line {line_no}: a lone surrogate {code} in the text (half of a UTF-16 "
+                           "pair): not valid Unicode") from None
 
 
 def compile_pattern(pattern: str | None, option: str) -> re.Pattern[str] | None:
@@ -117,10 +138,13 @@ class JsonlTask(Task):
     def all_problems(self) -> list[Problem]:
         """Every problem in the file, in file order; read once and kept."""
         if self._problems is None:
-            self._problems = [
+            problems = [
                 self.problem_from(index, line_no, record)
                 for index, (line_no, record) in enumerate(read_jsonl(self.path))
             ]
+            if not problems:
+                raise DatasetError(f"{self.path}: no problems in the file (it is empty, or only blank lines)")
+            self._problems = problems
         return self._problems
 
     def field(self, record: dict[str, Any], name: str, line_no: int) -> str:

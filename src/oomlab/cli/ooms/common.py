@@ -167,12 +167,19 @@ def _today() -> float:
 
 
 def _load_totals(db: Path, run_id: str) -> Any:
+    return _load_run(db, run_id)[1]
+
+
+def _load_run(db: Path, run_id: str) -> tuple[str, Any]:
+    """(the run's id, its totals): `run_id` may be an id, a unique prefix of one, or 'latest'."""
     if not Path(db).is_file():
         raise ConfigError(f"no database at {db}; pass --db with the file a sweep wrote")
     from oomlab.store import Store  # lazy: only --run needs the database
 
     store = Store(db)
     try:
-        return store.run_totals(run_id)
+        resolve = getattr(store, "resolve_run", None)
+        run_id = resolve(run_id) if resolve is not None else run_id
+        return run_id, store.run_totals(run_id)
     finally:
         store.close()

@@ -20,7 +20,7 @@ from oomlab.cli.ooms.common import (
     _console,
     _emit_json,
     _g,
-    _load_totals,
+    _load_run,
     _Options,
     _pace,
     _print_pace,
@@ -38,7 +38,10 @@ from oomlab.forecast.reference import ReferenceData
 @app.callback(invoke_without_command=True)
 def ooms(
     ctx: typer.Context,
-    run: Annotated[str | None, typer.Option("--run", help="A run id: show its measured figures beside the reference ones.")] = None,
+    run: Annotated[str | None, typer.Option("--run", help="A run (id, unique prefix or 'latest'): show its measured figures beside the reference ones.")] = None,
+    lab: Annotated[Path | None, typer.Option("--lab", help="A lab's database, directory or summary.json (`oomlab lab run`): "
+                                             "its measured compute-equivalent gains beside the reference unhobbling "
+                                             "multipliers.")] = None,
     db: Annotated[Path, typer.Option("--db", help="The SQLite database a sweep wrote.")] = Path("oomlab.db"),
     data: DataOpt = None,
     json_out: JsonOpt = False,
@@ -56,10 +59,15 @@ def ooms(
     human = _pace(ctx)  # a bad pace fails here, before any command runs
     if ctx.invoked_subcommand is not None:
         return
+    if lab is not None:
+        _print_lab(ctx, lab, json_out)
+        if run is None:
+            return
     if run is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
-    figures = measured_figures(_load_totals(db, run), human)
+    run, totals = _load_run(db, run)  # an id, a unique prefix of one, or 'latest'
+    figures = measured_figures(totals, human)
     ref = _reference(ctx, None)
     rows = _reference_rows(ref, human)
     if json_out:
@@ -133,3 +141,51 @@ def _print_measured(run: str, f: MeasuredFigures, rows: list[dict[str, Any]], pa
     _print_pace(pace)
     if not f.energy_measured:
         console.print("[yellow]This run's energy is an estimate from a configured device power, not a meter reading.[/]")
+
+
+# ---------------------------------------------------------------- the lab's measured gains (--lab)
+
+
+def _print_lab(ctx: typer.Context, path: Path, json_out: bool) -> None:
+    """The reference unhobbling multipliers, and beside them what the lab measured on its own task."""
+    from oomlab.lab.summary import load_summary, unhobbling_rows
+
+    summary = load_summary(path)
+    ref = _reference(ctx, None)
+    multipliers = {m.id: m for m in ref.multipliers}
+    rows = unhobbling_rows(summary)
+    label = summary.get("label", "measured on the lab task")
+    if json_out:
+        _emit_json({"label": label, "measured": rows,
+                    "reference": [{"id": m.id, "low": m.low, "best": m.best, "high": m.high, "source": m.source}
+                                  for m in ref.multipliers]})
+        return
+    table = Table(title="Unhobbling: reference multipliers, and compute-equivalent gains " + escape(label))
+    table.add_column("enhancement", overflow="fold", ratio=2)
+    table.add_column("reference ×", justify="right")
+    table.add_column("train FLOPs", justify="right")
+    table.add_column("accuracy (greedy)", justify="right")
+    table.add_column("measured CEG [95%]", overflow="fold", ratio=1)
+    table.add_column("test cost", justify="right")
+    shown = set()
+    for r in rows:
+        m = multipliers.get(r["reference"] or "")
+        reference = ""
+        if m is not None and m.id not in shown:
+            shown.add(m.id)
+            reference = f"{m.best:g}" if m.low == m.high else f"{m.low:g}-{m.high:g}"
+        name = escape(r["enhancement"]) + (" [oracle: coverage]" if r["oracle"] else "")
+        table.add_row(name, reference, f"{r['train_flops']:.1e}",
+                      f"{100 * r['accuracy']:.1f}% ({100 * r['baseline_accuracy']:.1f}%)", escape(r["ceg"]),
+                      f"{r['test_cost']:.2g}×")
+    for m in ref.multipliers:
+        if m.id not in shown:
+            band = f"{m.best:g}" if m.low == m.high else f"{m.low:g}-{m.high:g}"
+            table.add_row(escape(m.id.replace("_", " ")), band, "", "", "[dim]not measured by the lab[/]", "")
+    console = _console()
+    console.print(table)
+    for m in ref.multipliers:
+        console.print(f"[dim]reference {escape(m.id)}: {escape(m.source)}[/]")
+    console.print(f"[dim]Measured: {escape(label)}; a CEG is the factor of extra training compute the greedy "
+                  "baseline (its best model at that much compute) needs to match; bounds marked past the ladder "
+                  "are not extrapolated.[/]")

@@ -15,7 +15,7 @@ from oomlab.cli.ooms.common import (
     _console,
     _emit_json,
     _g,
-    _load_totals,
+    _load_run,
     _options,
     _pace,
     _reference,
@@ -126,7 +126,8 @@ def plot(
     if run_id is not None:
         if what != "prices":
             raise ConfigError("--run adds a measured $/M-tokens point; it applies to `plot prices`")
-        figures = measured_figures(_load_totals(db or opts.db, run_id), _pace(ctx))  # only its $/M tokens is drawn
+        run_id, totals = _load_run(db or opts.db, run_id)  # an id, a unique prefix of one, or 'latest'
+        figures = measured_figures(totals, _pace(ctx))  # only its $/M tokens is drawn
         if figures.usd_per_million_tokens:
             measured.append(MeasuredPoint(_today(), figures.usd_per_million_tokens, f"run {run_id} ({figures.model_id})"))
     title, ylabel = {
