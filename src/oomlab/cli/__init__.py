@@ -13,6 +13,7 @@ def _mount() -> None:
     from oomlab.cli import sweep  # noqa: F401, I001
     from oomlab.cli import runs  # noqa: F401
     from oomlab.cli import report, trace, strategies, ooms  # noqa: F401
+    from oomlab.cli import lab  # noqa: F401  (mounts `oomlab lab`)
     from oomlab.cli import serve  # noqa: F401  (mounts `oomlab serve`)
 
     app.add_typer(ooms.app, name="ooms")
