@@ -39,7 +39,7 @@ from scipy.special import betaln, expit
 from scipy.stats import binom, multinomial
 
 from oomlab.analysis.compute_matched import ModelSpec, compare_at_matched_flops
-from oomlab.analysis.estimators import majority_at_k, pass_at_k
+from oomlab.estimators import majority_at_k, pass_at_k
 from oomlab.analysis.exchange_rate import ModelRun, exchange_rate
 from oomlab.analysis.intervals import column_intervals
 

@@ -43,7 +43,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1024, help="matmul size for the peak")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cpu = PRESETS["cpu"]
+    cpu = PRESETS["cpu-sum"]  # the sum ladder: its figures in README were measured on it
     ladder = Ladder("bench", (args.flops,), task=cpu.task, task_options=cpu.task_options, rows=args.rows, lr=cpu.lr,
                     shapes=((args.d_model, args.layers),))
     spec = plan(ladder, args.flops, "cot", 0)

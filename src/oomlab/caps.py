@@ -35,10 +35,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
-from oomlab.backends.base import GenRequest, Generation, ModelFacts, SampleCallback
+from oomlab.backends.base import GenRequest, Generation, ModelFacts, SampleCallback, TokenCallback
 from oomlab.energy import energy_known
 from oomlab.errors import ConfigError, OomlabError
-from oomlab.ledger import HUMAN_TOKENS_PER_MINUTE, Pricing, completion_flops, flops_known, prompt_flops
+from oomlab.ledger import HUMAN_TOKENS_PER_MINUTE, Pricing, charge, charged_prompt_tokens, completion_flops, flops_known, prompt_flops
+from oomlab.numbers import amount
 from oomlab.store import SampleRow, cache_key, logprobs_key
 
 if TYPE_CHECKING:
@@ -142,8 +143,8 @@ class CapReached(OomlabError):
     def __init__(self, cap: str, limit: float, spent: float, projected: float):
         self.cap, self.limit, self.spent, self.projected = cap, limit, spent, projected
         unit = CAP_UNITS[cap]
-        super().__init__(f"the {cap} cap ({_fmt(limit)} {unit}) is reached: {_fmt(spent)} {unit} spent, and the next "
-                         f"request could cost up to {_fmt(projected)} more")
+        super().__init__(f"the {cap} cap ({amount(limit)} {unit}) is reached: {amount(spent)} {unit} spent, and the next "
+                         f"request could cost up to {amount(projected)} more")
 
     @property
     def finish_reason(self) -> str:
@@ -152,10 +153,6 @@ class CapReached(OomlabError):
 
     def as_dict(self) -> dict[str, Any]:
         return {"cap": self.cap, "limit": self.limit, "spent": self.spent, "next_request_up_to": self.projected}
-
-
-def _fmt(x: float) -> str:
-    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
 
 
 class Rates:
@@ -206,8 +203,13 @@ class Books:
     tokens); an embedded engine evaluates a prompt shared by a batch once, so it is paid once.
     """
 
-    def __init__(self, facts: ModelFacts, pricing: Pricing):
+    def __init__(self, facts: ModelFacts, pricing: Pricing, per_request_prompts: bool = False):
+        """`per_request_prompts`: charge prompts as the run's ledger does (each request's prompt, shared
+        among its batch: `ledger.charge`) rather than each distinct prompt once — a sweep's cap then
+        bounds exactly what `oomlab show` reports for the run."""
         self.facts, self.pricing = facts, pricing
+        self.per_request_prompts = per_request_prompts
+        self._charged_prompt = self._charged_prompt_flops = 0.0
         self._lock = threading.Lock()
         self.rows: dict[int, SampleRow] = {}
         self._prompts: dict[str, int] = {}  # prompt -> its tokens, for every prompt some sample of ours used
@@ -230,6 +232,11 @@ class Books:
                 new.append(r)
                 g = r.generation
                 self._prompts.setdefault(r.prompt, g.prompt_tokens)
+                if self.per_request_prompts:
+                    e = charge(g, self.facts, r.joules, r.energy_measured, self.pricing)
+                    self._charged_prompt += e.billed_prompt_tokens
+                    share = charged_prompt_tokens(g) / g.prompt_tokens if g.prompt_tokens else 0.0
+                    self._charged_prompt_flops += prompt_flops(self.facts, g.prompt_tokens) * share
                 if g.billed_prompt_tokens is None:
                     self._engine_prompts.add(r.prompt)
                 else:
@@ -258,8 +265,9 @@ class Books:
             return self._prompts.get(prompt)
 
     def prompt_paid(self, prompt: str) -> bool:
+        """Whether a new request of `prompt` is already paid for (never, when each request pays its own)."""
         with self._lock:
-            return prompt in self._engine_prompts
+            return not self.per_request_prompts and prompt in self._engine_prompts
 
     def computed_tokens(self) -> float:
         """Tokens the model evaluated: each distinct prompt once, plus every completion (for time projections)."""
@@ -269,11 +277,15 @@ class Books:
     def spend(self) -> Spend:
         with self._lock:
             v = self._verifier
-            engine_prompt = float(sum(self._prompts[p] for p in self._engine_prompts))
-            prompt = self._billed + engine_prompt + v["prompt_tokens"]
             known = flops_known(self.facts)
-            flops = (sum(prompt_flops(self.facts, P) for P in self._prompts.values()) + self._completion_flops
-                     if known else float("nan"))
+            if self.per_request_prompts:
+                prompt = self._charged_prompt + v["prompt_tokens"]
+                flops = self._charged_prompt_flops + self._completion_flops if known else float("nan")
+            else:
+                engine_prompt = float(sum(self._prompts[p] for p in self._engine_prompts))
+                prompt = self._billed + engine_prompt + v["prompt_tokens"]
+                flops = (sum(prompt_flops(self.facts, P) for P in self._prompts.values()) + self._completion_flops
+                         if known else float("nan"))
             if v["requests"]:
                 flops += v["flops"]
             seconds = self._seconds + v["seconds"]
@@ -353,7 +365,8 @@ class CappedBackend:
         m = request.params.max_tokens if max_tokens is None else max_tokens
         n = 1 if request.params.greedy else request.n
         if self.remote:
-            billed, first_prompt = float(n * P), 0 if self.books.knows_prompt(request.prompt) is not None else P
+            billed = float(n * P)
+            first_prompt = P if self.books.per_request_prompts or self.books.knows_prompt(request.prompt) is None else 0
         else:
             billed = first_prompt = 0 if self.books.prompt_paid(request.prompt) else P
         completion = float(n * m)
@@ -418,7 +431,8 @@ class CappedBackend:
         return lo
 
     # -- the backend interface --------------------------------------------------------------------
-    def generate(self, request: GenRequest, on_sample: SampleCallback | None = None) -> list[Generation]:
+    def generate(self, request: GenRequest, on_sample: SampleCallback | None = None,
+                 on_token: TokenCallback | None = None) -> list[Generation]:
         """Refuse (CapReached) if the worst case does not fit; else serve the request and book what it cost."""
         with self._lock:  # atomic: two threads cannot both pass the check on the same headroom
             refused = self.refusal(request)
@@ -429,7 +443,12 @@ class CappedBackend:
         keys = self._keys(request)
         try:
             before = set(self.store.cached(keys)) if keys else set()
-            gens = self.inner.generate(request, on_sample) if on_sample is not None else self.inner.generate(request)
+            extra: dict[str, Any] = {}
+            if on_sample is not None:
+                extra["on_sample"] = on_sample
+            if on_token is not None:  # only to backends that take it (a test double may not)
+                extra["on_token"] = on_token
+            gens = self.inner.generate(request, **extra)
             rows = self._rows(request, gens, keys, before)
             self.books.add(rows)
             if self.rates is not None and rows:
@@ -487,7 +506,7 @@ def capped_sweep_backend(metered: Any, caps: Caps, pricing: Pricing, run_id: str
     Use it wherever the sweep used `metered` (prefetch and attempts); a `CapReached` out of a
     problem then stops the sweep, leaving the run resumable with a higher cap.
     """
-    books = Books(metered.facts, pricing)
+    books = Books(metered.facts, pricing, per_request_prompts=True)
     if run_id is not None:
         store = metered.store
         ids = sorted({i for a in store.attempts(run_id) for i in a.sample_ids})

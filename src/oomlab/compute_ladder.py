@@ -19,7 +19,7 @@ from oomlab.problem import Problem
 from oomlab.strategies.base import DrawStrategy, Strategy
 
 if TYPE_CHECKING:
-    from oomlab.sweep import MeteredBackend, Sweep
+    from oomlab.attempts import AttemptRunner
 
 MAX_KNOB = 32  # a re-run strategy's knob is never pushed past this by a budget (CPU sweeps stay bounded)
 
@@ -33,48 +33,41 @@ def knobs_for(budgets: list[float], fixed: float, per_unit: float, cap: int) -> 
     return sorted(out)
 
 
-def calibrate(sweep: Sweep, run_id: str, problem: Problem, metered: MeteredBackend) -> dict[str, list[int]]:
-    """Knob values per strategy key for the sweep's compute ladder, measured on `problem` (index 0)."""
-    cfg, unit = sweep.config, sweep.config.budget_unit
-    budgets = [float(b) for b in cfg.ladder or []]
+def calibrate(runner: AttemptRunner, strategies: dict[str, Strategy], problem: Problem, budgets: list[float],
+              unit: str) -> dict[str, list[int]]:
+    """Knob values per strategy key for a compute ladder in `unit` ("tokens" or "flops"), measured on
+    `problem` (index 0) through the run's attempt runner, so calibration is on the books like any attempt."""
     out: dict[str, list[int]] = {}
-    for key, strategy in sweep.strategies.items():
+    for key, strategy in strategies.items():
         if isinstance(strategy, DrawStrategy):
-            out[key] = _draw_knobs(sweep, strategy, problem, metered, budgets, unit)
+            out[key] = _draw_knobs(runner, key, strategy, problem, budgets, unit)
             continue
-        c1, c2 = (_rerun_cost(sweep, run_id, problem, key, strategy, metered, knob) for knob in (1, 2))
+        c1, c2 = (_rerun_cost(runner, key, strategy, problem, knob, unit) for knob in (1, 2))
         per = max(c2 - c1, 0.0)  # cost = fixed + knob * per, from two points
         out[key] = knobs_for(budgets, c1 - per, per, MAX_KNOB)
     return out
 
 
-def _rerun_cost(sweep: Sweep, run_id: str, problem: Problem, key: str, strategy: Strategy,
-                metered: MeteredBackend, knob: int) -> float:
+def _rerun_cost(runner: AttemptRunner, key: str, strategy: Strategy, problem: Problem, knob: int, unit: str) -> float:
     """Measured cost of the strategy at `knob` on the first problem (stored as that rung's attempt)."""
-    sweep._attempt(run_id, 0, problem, key, strategy, metered, [knob])
-    ids = [i for a in sweep.store.attempts(run_id) if a.strategy == key and a.problem_idx == 0 and a.budget == knob
-           for i in a.sample_ids]
-    rows = sweep.store.samples(ids)
-    prompt, completion, flops = attempt_cost(((r.prompt, r.generation) for r in rows.values()), metered.facts)
-    return flops if sweep.config.budget_unit == "flops" else prompt + completion
+    attempt = runner.run_one(key, strategy, 0, problem, knob)
+    rows = runner.store.samples(attempt.sample_ids)
+    cost = attempt_cost(((r.prompt, r.generation, r.joules) for r in rows.values()), runner.backend.facts)
+    return cost.flops if unit == "flops" else cost.tokens
 
 
-def _draw_knobs(sweep: Sweep, strategy: DrawStrategy, problem: Problem, metered: MeteredBackend,
-                budgets: list[float], unit: str) -> list[int]:
-    from oomlab.backends.base import GenRequest
-    from oomlab.strategies.base import draw_seeds
-
-    params = strategy.sampling(sweep.task)
-    n = sweep._draw_size(params)
-    gens = metered.generate(GenRequest(sweep.task.prompt(problem), params, draw_seeds(sweep.config.seed, n),
-                                       logprobs=strategy.needs_logprobs()))
-    metered.take_used()
+def _draw_knobs(runner: AttemptRunner, key: str, strategy: DrawStrategy, problem: Problem, budgets: list[float],
+                unit: str) -> list[int]:
+    n = runner.draw_size(strategy.sampling(runner.task))
+    attempt = runner.run_one(key, strategy, 0, problem, n)  # the draw problem 0 needs anyway
+    gens = [r.generation for r in runner.store.samples(attempt.sample_ids[:n]).values()]
     if n == 1:
         return [1]
+    facts = runner.backend.facts
     P = gens[0].prompt_tokens
     if unit == "flops":
-        fixed = prompt_flops(metered.facts, P)
-        per = sum(completion_flops(metered.facts, P, g.completion_tokens) for g in gens) / n
+        fixed = prompt_flops(facts, P)
+        per = sum(completion_flops(facts, P, g.completion_tokens) for g in gens) / n
     else:
         fixed, per = float(P), sum(g.completion_tokens for g in gens) / n
     return knobs_for(budgets, fixed, per, n)

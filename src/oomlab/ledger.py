@@ -56,6 +56,64 @@ class Pricing:
 
 
 @dataclass(frozen=True)
+class Cost:
+    """What some work cost: tokens, FLOPs, seconds, joules, dollars (and human time from its tokens).
+
+    Addable and scalable, so a rung's cost is `prompt + k * per_sample`; NaN (unknown FLOPs or
+    joules) stays NaN through both. Every cost in oomlab comes from `sample_cost`, `attempt_cost`
+    or `draw_cost` below.
+    """
+
+    prompt_tokens: float = 0.0
+    completion_tokens: float = 0.0
+    flops: float = 0.0  # the verifier's included
+    seconds: float = 0.0
+    joules: float = 0.0
+    dollars: float = 0.0
+    verifier_tokens: float = 0.0  # a verifier's (a PRM's) own column: tokens it read
+    verifier_flops: float = 0.0  # of `flops`, the verifier's
+
+    @property
+    def tokens(self) -> float:
+        """Every token the work cost: the generator's prompt and completion, and the verifier's."""
+        return self.prompt_tokens + self.completion_tokens + self.verifier_tokens
+
+    @property
+    def human_minutes(self) -> float:
+        return self.completion_tokens / HUMAN_TOKENS_PER_MINUTE
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(*(a + b for a, b in zip(self.values(), other.values())))
+
+    def __mul__(self, factor: float) -> Cost:
+        return Cost(*(a * factor for a in self.values()))
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, divisor: float) -> Cost:
+        return self * (1.0 / divisor)
+
+    def values(self) -> tuple[float, ...]:
+        return (self.prompt_tokens, self.completion_tokens, self.flops, self.seconds, self.joules, self.dollars,
+                self.verifier_tokens, self.verifier_flops)
+
+    @staticmethod
+    def of_verifier(usage: dict[str, float] | None) -> Cost:
+        """A verifier's usage as an attempt's trace records it (requests, prompt_tokens, flops, seconds)."""
+        if not usage:
+            return Cost()
+        tokens, flops = float(usage.get("prompt_tokens", 0.0)), float(usage.get("flops", 0.0))
+        return Cost(flops=flops, seconds=float(usage.get("seconds", 0.0)), verifier_tokens=tokens, verifier_flops=flops)
+
+    @staticmethod
+    def total(costs: Iterable[Cost]) -> Cost:
+        out = Cost()
+        for c in costs:
+            out = out + c
+        return out
+
+
+@dataclass(frozen=True)
 class LedgerEntry:
     """One sample's charge on the books."""
 
@@ -73,13 +131,22 @@ class LedgerEntry:
     def human_minutes(self) -> float:
         return self.completion_tokens / HUMAN_TOKENS_PER_MINUTE
 
+    @property
+    def cost(self) -> Cost:
+        return Cost(self.prompt_tokens, self.completion_tokens, self.flops, self.seconds, self.joules, self.dollars)
+
+
+def charged_prompt_tokens(generation: Generation) -> float:
+    """A sample's share of its prompt: a prompt shared by a group of n samples is split n ways."""
+    return generation.prompt_tokens / max(generation.group_size, 1)
+
 
 def charge(generation: Generation, facts: ModelFacts, joules: float, energy_measured: bool, pricing: Pricing) -> LedgerEntry:
     """What one generation costs; the prompt is split across the group that shared it."""
     share = 1.0 / max(generation.group_size, 1)
     P, C = generation.prompt_tokens, generation.completion_tokens
     flops = prompt_flops(facts, P) * share + completion_flops(facts, P, C) if flops_known(facts) else float("nan")
-    prompt_charged = P * share
+    prompt_charged = charged_prompt_tokens(generation)
     # A server that bills per request charges each request's prompt (less its cached tokens), even
     # when its prefix cache computed the prompt once; an embedded engine's shared prompt is paid once.
     billed = prompt_charged if generation.billed_prompt_tokens is None else float(generation.billed_prompt_tokens)
@@ -96,20 +163,45 @@ def charge(generation: Generation, facts: ModelFacts, joules: float, energy_meas
     )
 
 
-def attempt_cost(samples: Iterable[tuple[str, Generation]], facts: ModelFacts) -> tuple[float, float, float]:
-    """(prompt tokens, completion tokens, FLOPs) of one attempt run on its own with a prompt cache.
+def sample_cost(generation: Generation, facts: ModelFacts, joules: float, pricing: Pricing) -> Cost:
+    """One sample's charge as a Cost (its share of a shared prompt, as `charge` books it)."""
+    return charge(generation, facts, joules, False, pricing).cost
+
+
+def attempt_cost(samples: Iterable[tuple[str, Generation, float]], facts: ModelFacts,
+                 pricing: Pricing | None = None) -> Cost:
+    """What one attempt run on its own with a prompt cache costs: samples as (prompt, generation, joules).
 
     Each distinct prompt is paid once in full, however its samples were batched in the sweep:
     a strategy served from another's shared draw must not inherit that draw's prompt split.
+    Seconds, joules and dollars are each sample's as apportioned when it was drawn.
     """
+    known = flops_known(facts)
     prompts: dict[str, int] = {}
-    completion = flops = 0.0
-    for prompt, g in samples:
+    total = Cost()
+    for prompt, g, joules in samples:
         prompts[prompt] = g.prompt_tokens
-        completion += g.completion_tokens
-        flops += completion_flops(facts, g.prompt_tokens, g.completion_tokens) if flops_known(facts) else float("nan")
-    flops += sum(prompt_flops(facts, P) for P in prompts.values()) if flops_known(facts) else float("nan")
-    return float(sum(prompts.values())), completion, flops
+        dollars = charge(g, facts, joules, False, pricing).dollars if pricing is not None else 0.0
+        flops = completion_flops(facts, g.prompt_tokens, g.completion_tokens) if known else float("nan")
+        total = total + Cost(0.0, g.completion_tokens, flops, g.seconds, joules, dollars)
+    prompt_flops_total = sum(prompt_flops(facts, P) for P in prompts.values()) if known else float("nan")
+    return total + Cost(float(sum(prompts.values())), 0.0, prompt_flops_total)
+
+
+def draw_cost(samples: Iterable[tuple[Generation, float]], facts: ModelFacts, pricing: Pricing, k: int) -> Cost:
+    """Rung k of a draw strategy: what a deployment at budget k pays, from a draw of n >= k samples.
+
+    The prompt once, plus k times the mean completion of the draw (FLOPs: prompt_flops(P) + k · mean
+    completion FLOPs); seconds, joules and dollars are k × the mean per-sample share of the draw's.
+    """
+    rows = list(samples)
+    P = rows[0][0].prompt_tokens
+    known = flops_known(facts)
+    per = Cost.total(
+        Cost(0.0, g.completion_tokens, completion_flops(facts, P, g.completion_tokens) if known else float("nan"),
+             g.seconds, joules, charge(g, facts, joules, False, pricing).dollars)
+        for g, joules in rows) / len(rows)
+    return Cost(float(P), 0.0, prompt_flops(facts, P) if known else float("nan")) + k * per
 
 
 @dataclass(frozen=True)
@@ -152,15 +244,5 @@ class LedgerTotals:
         )
 
 
-def format_human_time(minutes: float) -> str:
-    """Human working time at 8-hour days and 40-hour weeks."""
-    if minutes < 1:
-        return f"{minutes * 60:.0f} s"
-    if minutes < 60:
-        return f"{minutes:.1f} min"
-    hours = minutes / 60
-    if hours < 8:
-        return f"{hours:.1f} h"
-    if hours < 40:
-        return f"{hours / 8:.1f} days"
-    return f"{hours / 40:.1f} weeks"
+# one formatter for every output: oomlab.numbers (kept here under its old name for callers and users)
+from oomlab.numbers import human_time as format_human_time  # noqa: E402

@@ -32,6 +32,10 @@ class Registry(Generic[T]):
         self._items: dict[str, T] = {}
         self._loaded = False
 
+    def unregister(self, name: str) -> None:
+        """Forget `name` (a test's own strategy, say, once the test is done)."""
+        self._items.pop(name, None)
+
     def register(self, name: str) -> Callable[[T], T]:
         def decorate(obj: T) -> T:
             if name in self._items and self._items[name] is not obj:

@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -104,6 +104,66 @@ class RunInfo:
     @property
     def finished(self) -> bool:
         return self.status == "done"
+
+    @property
+    def spec(self) -> RunConfig:
+        """`config`, typed (the dict is the JSON edge)."""
+        return RunConfig.from_record(self.config)
+
+
+@dataclass(frozen=True)
+class ProblemRow:
+    """One problem of a run, as the sweep stored it (its prompt exactly as the model saw it)."""
+
+    idx: int
+    problem_id: str
+    prompt: str
+    reference: str | None
+    inputs: dict[str, Any]
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A run's configuration record, typed: what the sweep wrote at its start (`Sweep.config_record`).
+
+    `strategy_records` holds, per strategy key, what analysis needs without rebuilding the strategy:
+    its label, oracle flag, kind ("draw" or "rerun"), estimator and sampling settings. Runs written
+    before it existed have none (see `oomlab.strategies.records.legacy_record`).
+    """
+
+    task: str
+    strategies: list[str]
+    n: int
+    ladder: list[int]
+    problems: int
+    seed: int = 0
+    task_options: dict[str, Any] = field(default_factory=dict)
+    backend: str = ""
+    model_id: str = ""
+    budget_unit: str = "samples"
+    budgets: list[float] | None = None
+    rungs_by_strategy: dict[str, list[int]] = field(default_factory=dict)
+    strategy_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    strategy_records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    task_config: dict[str, Any] = field(default_factory=dict)
+    model_sha256: str | None = None
+    endpoint: Any = None
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> RunConfig:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in record.items() if k in known and v is not None}
+        values.setdefault("task", record.get("task", ""))
+        values.setdefault("strategies", [])
+        values.setdefault("n", 0)
+        values.setdefault("ladder", [])
+        values.setdefault("problems", 0)
+        return cls(**values)
+
+    def options_of(self, key: str) -> dict[str, Any]:
+        """The strategy's name and options ({'name': 'majority', 'temperature': 0.8})."""
+        return dict(self.strategy_options.get(key) or {"name": key.split(":")[0]})
 
 
 @dataclass(frozen=True)
@@ -363,16 +423,18 @@ class Store:
         return [_run_info(r) for r in self.db.execute(f"{self._RUN_SELECT} ORDER BY r.created_at, r.rowid")]
 
     # -- problems -------------------------------------------------------------------------
-    def add_problems(self, run_id: str, rows: list[tuple[int, str, str, str, dict, dict]]) -> None:
+    def add_problems(self, run_id: str, rows: list[ProblemRow]) -> None:
         with self._write():
             self.db.executemany(
                 "INSERT OR IGNORE INTO problems VALUES (?,?,?,?,?,?,?)",
-                [(run_id, i, pid, prompt, ref, json.dumps(inp, default=str), json.dumps(meta, default=str))
-                 for i, pid, prompt, ref, inp, meta in rows],
+                [(run_id, p.idx, p.problem_id, p.prompt, p.reference, json.dumps(p.inputs, default=str),
+                  json.dumps(p.metadata, default=str)) for p in rows],
             )
 
-    def problems(self, run_id: str) -> list[sqlite3.Row]:
-        return list(self.db.execute("SELECT * FROM problems WHERE run_id = ? ORDER BY idx", (run_id,)))
+    def problems(self, run_id: str) -> list[ProblemRow]:
+        return [ProblemRow(r["idx"], r["problem_id"], r["prompt"], r["reference"], json.loads(r["inputs_json"]),
+                           json.loads(r["metadata_json"]))
+                for r in self.db.execute("SELECT * FROM problems WHERE run_id = ? ORDER BY idx", (run_id,))]
 
     def coverage(self, run_id: str) -> tuple[int, int]:
         """(problems every strategy has finished, problems in the run): what an unfinished run covers."""
@@ -434,6 +496,11 @@ class Store:
         return int(self.db.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
 
     # -- attempts -------------------------------------------------------------------------
+    def attempt(self, run_id: str, strategy: str, problem_idx: int, budget: int) -> AttemptRow | None:
+        rows = self._query("SELECT * FROM attempts WHERE run_id=? AND strategy=? AND problem_idx=? AND budget=?",
+                           (run_id, strategy, problem_idx, budget))
+        return _attempt_row(rows[0]) if rows else None
+
     def has_attempt(self, run_id: str, strategy: str, problem_idx: int, budget: int) -> bool:
         return bool(self._query("SELECT 1 FROM attempts WHERE run_id=? AND strategy=? AND problem_idx=? AND budget=?",
                                 (run_id, strategy, problem_idx, budget)))
@@ -456,11 +523,7 @@ class Store:
         rows = self.db.execute(
             "SELECT * FROM attempts WHERE run_id = ? ORDER BY strategy, problem_idx, budget", (run_id,)
         )
-        return [
-            AttemptRow(r["strategy"], r["problem_idx"], r["budget"], r["answer"], bool(r["correct"]),
-                       json.loads(r["sample_ids_json"]), json.loads(r["trace_json"]))
-            for r in rows
-        ]
+        return [_attempt_row(r) for r in rows]
 
     def dangling(self) -> int:
         """References from attempts to samples that do not exist (0 in any database this Store wrote)."""
@@ -499,17 +562,16 @@ class Store:
 
     # -- the books --------------------------------------------------------------------------
     def ledger(self, run_id: str, sample_ids: list[int] | None = None) -> list[LedgerEntry]:
-        """Ledger entries for a run's samples (each distinct sample once)."""
-        info = self.run(run_id)
+        """Ledger entries for a run's samples (each distinct sample once), or for `sample_ids`."""
         if sample_ids is None:
-            sample_ids = sorted({i for a in self.attempts(run_id) for i in a.sample_ids})
+            return load_run(self, run_id).ledger()
+        info = self.run(run_id)
         rows = self.samples(sample_ids)
         return [charge(r.generation, info.facts, r.joules, r.energy_measured, info.pricing) for r in rows.values()]
 
     def run_totals(self, run_id: str) -> LedgerTotals:
         """Everything a run's samples cost, each sample counted once."""
-        info = self.run(run_id)
-        return LedgerTotals.of(self.ledger(run_id), model_id=info.model_id)
+        return load_run(self, run_id).totals()
 
     # -- the verifier's column (m003) -------------------------------------------------------
     def add_verifier_usage(self, run_id: str | None, *, scorer: str, model_id: str, prompt_tokens: int, flops: float,
@@ -632,6 +694,54 @@ def _statements(script: str) -> Iterator[str]:
 
 def config_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+
+
+def _attempt_row(r: sqlite3.Row) -> AttemptRow:
+    return AttemptRow(r["strategy"], r["problem_idx"], r["budget"], r["answer"], bool(r["correct"]),
+                      json.loads(r["sample_ids_json"]), json.loads(r["trace_json"]))
+
+
+@dataclass(frozen=True)
+class RunData:
+    """Everything stored of one run, read once: what analysis and reports take instead of a Store."""
+
+    info: RunInfo
+    problems: list[ProblemRow]
+    attempts: list[AttemptRow]
+    samples: dict[int, SampleRow]
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    @property
+    def spec(self) -> RunConfig:
+        return self.info.spec
+
+    def attempts_of(self, strategy: str) -> list[AttemptRow]:
+        return [a for a in self.attempts if a.strategy == strategy]
+
+    def rows(self, attempt: AttemptRow) -> list[SampleRow]:
+        return [self.samples[i] for i in attempt.sample_ids]
+
+    def ledger(self, sample_ids: list[int] | None = None) -> list[LedgerEntry]:
+        """One entry per sample the run's attempts used (each once), or per sample in `sample_ids`."""
+        ids = sorted(self.samples) if sample_ids is None else sample_ids
+        info = self.info
+        return [charge(self.samples[i].generation, info.facts, self.samples[i].joules, self.samples[i].energy_measured,
+                       info.pricing) for i in ids]
+
+    def totals(self) -> LedgerTotals:
+        """Everything the run's samples cost, each sample counted once."""
+        return LedgerTotals.of(self.ledger(), model_id=self.info.model_id)
+
+
+def load_run(store: Store, run_id: str) -> RunData:
+    """A run with its problems, attempts and every sample they used, in four queries."""
+    info = store.run(run_id)
+    attempts = store.attempts(info.id)
+    samples = store.samples(sorted({i for a in attempts for i in a.sample_ids}))
+    return RunData(info, store.problems(info.id), attempts, samples)
 
 
 def _run_info(r: sqlite3.Row) -> RunInfo:

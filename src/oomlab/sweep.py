@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from oomlab import __version__
+from oomlab.attempts import AttemptRunner
 from oomlab.backends.base import (BACKENDS, Backend, GenRequest, Generation, SampleCallback, SamplingParams, Waste,
                                   create_backend)
 from oomlab.energy import DEFAULT_TDP_WATTS, EnergyMeter, ServerPower, meter_for
@@ -27,7 +28,9 @@ from oomlab.errors import ConfigError, RunBusyError, UnknownNameError
 from oomlab.ledger import Pricing
 from oomlab.registry import check_options, coerce, constructor_options, show
 from oomlab.scorers.base import SCORERS
-from oomlab.store import AttemptRow, NewSample, RunBusy, SampleRow, Store, cache_key, logprobs_key
+from oomlab.caps import Caps, CapReached, capped_sweep_backend
+from oomlab.compute_ladder import calibrate
+from oomlab.store import NewSample, ProblemRow, RunBusy, SampleRow, Store, cache_key, logprobs_key
 from oomlab.strategies.base import SCORER_PREFIX, STRATEGIES, DrawStrategy, Strategy, create_strategy, draw_seeds
 from oomlab.tasks.base import TASKS, Task, create_task
 
@@ -175,6 +178,10 @@ class SweepConfig:
         names the valid options and the nearest one, a value of the wrong type says what it takes."""
         self.task_options = check_options("task", self.task, TASKS.get(self.task), self.task_options)
         self.strategies = [check_strategy(s) for s in self.strategies]
+        for spec in self.strategies:  # a scorer that cannot score this task says so before anything is drawn
+            scorer = parse_spec(spec)[1].get("scorer")
+            if isinstance(scorer, str) and scorer in SCORERS.names():
+                SCORERS.get(scorer).check_task(TASKS.get(self.task))
         try:
             backend = BACKENDS.get(self.backend)
         except UnknownNameError:  # creating it says so; a backend handed over as an object needs no name
@@ -255,7 +262,8 @@ class MeteredBackend:
         except (TypeError, ValueError):
             self._streams = False
 
-    def generate(self, request: GenRequest, on_sample: SampleCallback | None = None) -> list[Generation]:
+    def generate(self, request: GenRequest, on_sample: SampleCallback | None = None,
+                 on_token: Callable[[int, str], None] | None = None) -> list[Generation]:
         p = request.params
         keys = [cache_key(self.model_id, request.prompt, p, s) for s in request.seeds]
         rows, stale = self._lookup(keys, request.logprobs)
@@ -279,11 +287,13 @@ class MeteredBackend:
                     return
                 rows[key] = self._commit(key, request, g, span, stale)
 
+            # on_token (the backend's TokenCallback) is passed on only when given, so a backend without it still works
+            extra = {} if on_token is None else {"on_token": lambda j, piece: on_token(todo[j], piece)}
             try:
                 if self._streams:
-                    gens = self.backend.generate(sub, on_sample=commit)
+                    gens = self.backend.generate(sub, on_sample=commit, **extra)
                 else:
-                    gens = self.backend.generate(sub)
+                    gens = self.backend.generate(sub, **extra)
                 for j, g in enumerate(gens):
                     commit(j, g)
             finally:
@@ -407,21 +417,27 @@ class SweepResult:
     resumed: bool
     drawn: int
     reused: int
+    stopped_by: str | None = None  # the cap that stopped the sweep (the run stays resumable), if one did
 
 
 ProgressFn = Callable[[int, int, str], None]
 
 
 class Sweep:
-    def __init__(self, config: SweepConfig, store: Store, backend: Backend | None = None):
+    def __init__(self, config: SweepConfig, store: Store, backend: Backend | None = None, caps: Caps | None = None):
+        """`caps` bound the whole run's books (tokens, dollars, FLOPs, joules; a resumed run's earlier
+        samples count): the sweep stops drawing at the first request that could pass one, and the run
+        stays resumable with a higher cap."""
         config.validate()
         self.config = config
+        self.caps = caps if caps else None
         self.store = store
         self.task: Task = create_task(config.task, **config.task_options)
         self.specs = [parse_spec(s) for s in config.strategies]
         self.strategies: dict[str, Strategy] = {spec_key(n, o): create_strategy(n, **o) for n, o in self.specs}
         self._local_strategies = threading.local()
         self.metered: MeteredBackend | None = None  # the live books of the run in progress (progress bars read it)
+        self.runner: AttemptRunner | None = None  # runs and records the attempts of the run in progress
         self.backend = backend or create_backend(config.backend, **config.backend_options)
         self.meter = meter_for(self.backend, config.tdp_watts, config.energy_counter)
 
@@ -432,7 +448,6 @@ class Sweep:
         Another live process writing the same run: wait for it (`wait`, telling `on_wait` once), or
         raise RunBusyError naming its pid. A dead writer's run is taken over and resumed.
         """
-        cfg = self.config
         identity = self.config_record()
         told = False
         while True:
@@ -447,15 +462,21 @@ class Sweep:
             time.sleep(poll_s)
         run_id, resumed = claim
         finished = False
+        stopped_by = None
         try:
             with self.store.heartbeat(run_id):
-                drawn, reused = self._run_claimed(run_id, identity, progress)
-            self.store.finish_run(run_id)
-            finished = True
+                try:
+                    self._run_claimed(run_id, identity, progress)
+                except CapReached as e:
+                    stopped_by = f"stopped: {e}; the run is resumable (--resume {run_id} with a higher cap)"
+            if stopped_by is None:
+                self.store.finish_run(run_id)
+                finished = True
         finally:
             if not finished:
                 self.store.release(run_id)
-        return SweepResult(run_id, resumed, drawn, reused)
+        assert self.metered is not None
+        return SweepResult(run_id, resumed, self.metered.drawn, self.metered.reused, stopped_by)
 
     def _claim(self, identity: dict[str, Any], resume: str | None) -> tuple[str, bool] | RunBusy:
         if resume is None:
@@ -474,19 +495,19 @@ class Sweep:
         busy = self.store.claim(resume)
         return busy if busy is not None else (resume, True)
 
-    def _run_claimed(self, run_id: str, identity: dict[str, Any], progress: ProgressFn | None) -> tuple[int, int]:
+    def _run_claimed(self, run_id: str, identity: dict[str, Any], progress: ProgressFn | None) -> None:
         cfg = self.config
         metered = self.metered = MeteredBackend(self.backend, self.store, self.meter, run_id)
+        work: Any = metered if self.caps is None else capped_sweep_backend(metered, self.caps, cfg.pricing(), run_id)
+        runner = self.runner = AttemptRunner(self.task, work, self.store, run_id, cfg.n, cfg.seed)
         problems = self.task.problems(cfg.problems, cfg.seed)
-        self.store.add_problems(
-            run_id, [(i, p.id, self.task.prompt(p), p.reference, p.inputs, p.metadata) for i, p in enumerate(problems)]
-        )
+        self.store.add_problems(run_id, [ProblemRow(i, p.id, self.task.prompt(p), p.reference, p.inputs, p.metadata)
+                                         for i, p in enumerate(problems)])
         rungs = cfg.rungs()
         per_strategy = {key: s.budgets(rungs) for key, s in self.strategies.items()}
         if cfg.budget_unit != "samples":
-            from oomlab.compute_ladder import calibrate
-
-            per_strategy = calibrate(self, run_id, problems[0], metered)
+            per_strategy = calibrate(runner, self.strategies, problems[0], [float(b) for b in cfg.ladder or []],
+                                     cfg.budget_unit)
             self.store.update_config(run_id, {**identity, "rungs_by_strategy": per_strategy})
         total = len(problems) * len(self.strategies)
         done = [0]
@@ -494,15 +515,15 @@ class Sweep:
 
         def solve(i: int, problem: Any) -> None:
             strategies = self._thread_strategies()
-            self._prefetch(problem, metered, rungs)
+            self._prefetch(problem, runner)
             for key, strategy in strategies.items():
-                self._attempt(run_id, i, problem, key, strategy, metered, per_strategy[key])
+                runner.run(key, strategy, i, problem, per_strategy[key])
                 with done_lock:
                     done[0] += 1
                     n_done = done[0]
                 if progress:
                     progress(n_done, total, key)
-            metered.take_used()
+            runner.backend.take_used()
 
         workers = self.problems_in_flight(len(problems))
         if workers <= 1:
@@ -518,7 +539,6 @@ class Sweep:
                     for f in futures:
                         f.cancel()
                     raise
-        return metered.drawn, metered.reused
 
     def problems_in_flight(self, n_problems: int) -> int:
         """How many problems to work on at once: one per request the backend may have in flight.
@@ -547,52 +567,20 @@ class Sweep:
         record["model_sha256"] = getattr(self.backend, "sha256", None)  # the exact weights, for reproduction
         record["pricing"] = self.config.pricing().__dict__
         record["strategy_options"] = {spec_key(n, o): {"name": n, **o} for n, o in self.specs}
+        # what analysis reads of each strategy (label, oracle, kind, estimator, sampling): no object rebuilt
+        record["strategy_records"] = {key: s.record() for key, s in self.strategies.items()}
         record["endpoint"] = getattr(self.backend, "endpoint", None)  # how it was reached: books, not identity
         return record
 
-    def _prefetch(self, problem: Any, metered: MeteredBackend, rungs: list[int]) -> None:
+    def _prefetch(self, problem: Any, runner: AttemptRunner) -> None:
         """Draw once per sampling setting the largest N any draw strategy needs, with logprobs if any needs them."""
         wants: dict[SamplingParams, tuple[int, bool]] = {}
         for s in self.strategies.values():
             if isinstance(s, DrawStrategy):
                 params = s.sampling(self.task)
-                n = self._draw_size(params)
+                n = runner.draw_size(params)
                 old_n, old_lp = wants.get(params, (0, False))
                 wants[params] = (max(old_n, n), old_lp or s.needs_logprobs())
         prompt = self.task.prompt(problem)
         for params, (n, lp) in wants.items():
-            metered.generate(GenRequest(prompt, params, draw_seeds(self.config.seed, n), logprobs=lp))
-
-    def _draw_size(self, params: SamplingParams) -> int:
-        """N samples per problem for every sampled draw (greedy needs one): all rungs are estimated from it."""
-        return 1 if params.greedy else self.config.n
-
-    def _attempt(self, run_id: str, i: int, problem: Any, key: str, strategy: Strategy, metered: MeteredBackend,
-                 budgets: list[int]) -> None:
-        if isinstance(strategy, DrawStrategy):
-            params = strategy.sampling(self.task)
-            n = self._draw_size(params)
-            if self.store.has_attempt(run_id, key, i, n):
-                return
-            metered.take_used()
-            strategy.bind(metered)
-            req = GenRequest(self.task.prompt(problem), params, draw_seeds(self.config.seed, n),
-                             logprobs=strategy.needs_logprobs())
-            draw = strategy.make_draw(metered.generate(req), problem, self.task)  # a judge's samples follow the draw's
-            strategy.extra_generations()
-            pick = strategy.select(draw, self.config.seed)
-            answer = None if pick is None else draw.answers[pick]
-            trace = {"answers": list(draw.answers), "correct": list(draw.correct),
-                     "scores": None if draw.scores is None else list(draw.scores)}
-            self.store.add_attempt(run_id, AttemptRow(key, i, n, answer, self.task.check(answer, problem),
-                                                      metered.take_used(), trace))
-            return
-        for b in budgets:
-            if self.store.has_attempt(run_id, key, i, b):
-                continue
-            metered.take_used()
-            attempt = strategy.solve(problem, self.task, metered, b, seed=self.config.seed)
-            self.store.add_attempt(run_id, AttemptRow(key, i, b, attempt.answer, attempt.correct,
-                                                      metered.take_used(), dict(attempt.trace)))
-
-
+            runner.backend.generate(GenRequest(prompt, params, draw_seeds(self.config.seed, n), logprobs=lp))

@@ -55,6 +55,34 @@ class ScriptedBackend:
         pass
 
 
+class RecordingBackend:
+    """A real backend with every request and Generation it returned recorded: for tests that check
+    a strategy reports exactly what the backend did (nothing off the books)."""
+
+    name: ClassVar[str] = "recording"
+
+    def __init__(self, backend: Any) -> None:
+        self.backend, self.model_id, self.facts = backend, backend.model_id, backend.facts
+        self.requests: list[GenRequest] = []
+        self.seen: list[Generation] = []
+
+    @property
+    def records(self) -> list[Generation]:
+        return self.seen
+
+    def generate(self, request: GenRequest, on_sample: SampleCallback | None = None) -> list[Generation]:
+        gens = self.backend.generate(request)
+        self.requests.append(request)
+        self.seen.extend(gens)
+        if on_sample is not None:
+            for i, g in enumerate(gens):
+                on_sample(i, g)
+        return gens
+
+    def close(self) -> None:
+        pass
+
+
 class LatencyServer:
     """OpenAI-compatible /v1/models and /v1/completions; each answer after `latency` seconds.
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oomlab.analysis.estimators import best_of_k, majority_at_k, pass_at_k
+from oomlab.estimators import best_of_k, majority_at_k, pass_at_k
 
 PROPERTY = settings(max_examples=150, deadline=None)
 ANSWERS = [None, "a", "b", "c", "d"]

@@ -20,10 +20,9 @@ from scipy.special import expit
 from oomlab.analysis.exchange_rate import (
     ModelRun,
     exchange_rate,
-    plot_iso_accuracy,
-    plot_two_panel,
     needed_test_flops,
 )
+from oomlab.report.exchange_plots import plot_iso_accuracy, plot_two_panel
 from oomlab.errors import FitError
 
 TEST = np.logspace(9, 14, 11)

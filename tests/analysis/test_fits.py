@@ -16,15 +16,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oomlab.analysis.curve_laws import make_law
-from oomlab.analysis.fits import (
+from oomlab.analysis.scaling_laws import make_law
+from oomlab.analysis.curve_fitting import (
     fit_coverage,
     fit_curve,
     fit_error_power_law,
     fit_logistic,
     fit_mean_curve,
-    plot_fit,
 )
+from oomlab.report.fit_plots import plot_fit
 from oomlab.errors import ConfigError, FitError
 
 LADDER = np.logspace(9, 14, 11)  # FLOPs per problem, half-OOM steps

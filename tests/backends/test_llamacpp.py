@@ -78,3 +78,29 @@ def test_each_sample_is_handed_over_when_it_stops(embedded_backend) -> None:
     longest = max(range(12), key=lambda i: gens[i].completion_tokens)
     shortest = min(range(12), key=lambda i: gens[i].completion_tokens)
     assert gens[longest].seconds >= gens[shortest].seconds
+
+
+def test_on_token_hands_over_each_sample_as_decoded(embedded_backend) -> None:
+    req = GenRequest("Le café est", SamplingParams(temperature=0.9, max_tokens=12), seeds=(1, 2, 3))
+    pieces: dict[int, list[str]] = {i: [] for i in range(3)}
+    gens = embedded_backend.generate(req, on_token=lambda i, t: pieces[i].append(t))
+    plain = embedded_backend.generate(req)  # the hook changes nothing about what is drawn
+    for i, g in enumerate(gens):
+        assert len(pieces[i]) > 1 and "".join(pieces[i]) == g.text == plain[i].text
+    stopped = GenRequest(PROMPT, SamplingParams(temperature=0.0, max_tokens=8, stop=("\n",)), (0,))
+    seen: list[str] = []
+    [g] = embedded_backend.generate(stopped, on_token=lambda i, t: seen.append(t))
+    assert "".join(seen).startswith(g.text) and "\n" not in g.text  # the pieces may run past the stop string
+
+
+def test_pieces_are_whole_characters() -> None:
+    from oomlab.backends.llamacpp import _State
+
+    seen: list[tuple[int, str]] = []
+    st = _State(2, False, (0, 1), 3, SamplingParams(), None, lambda i, t: seen.append((i, t)))
+    for i, piece in ((0, b" caf"), (0, b"\xc3"), (1, b"\xe2\x82"), (0, b"\xa9!"), (1, b"\xac")):
+        st.add(i, piece)
+    assert seen == [(0, " caf"), (0, "é!"), (1, "€")]  # a character split across tokens waits for its last byte
+    st.add(0, b"\xc3")
+    st.done(0)  # a sample that stops inside a character ends with U+FFFD, as its text does
+    assert seen[-1] == (0, "\ufffd") and st.generation(0).text == " café!\ufffd"

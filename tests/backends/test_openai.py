@@ -296,3 +296,94 @@ def test_chat_endpoint(served: OpenAIBackend) -> None:
     assert g.text.strip() and g.completion_tokens > 0
     assert g.prompt_tokens > len("Write one sentence about Paris.".split())  # the chat template's tokens count too
     assert g.token_logprobs is not None and len(g.token_logprobs) == g.completion_tokens
+
+
+# -- streaming (on_token) ---------------------------------------------------------------------
+class SSEServer:
+    """A real HTTP server that answers each POST with server-sent events: `pieces` as completion chunks, then
+    (when `usage`) a usage chunk and [DONE]; with `break_after`, the connection closes after that many chunks."""
+
+    def __init__(self, pieces: list[str], usage: dict[str, int] | None = None, break_after: int | None = None):
+        self.hits: list[dict[str, Any]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                owner.hits.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                events = [{"choices": [{"index": 0, "text": p, "finish_reason": None}]} for p in pieces]
+                events.append({"choices": [{"index": 0, "text": "", "finish_reason": "length"}]})
+                if usage is not None:
+                    events.append({"choices": [], "usage": usage})
+                for k, event in enumerate(events):
+                    if break_after is not None and k == break_after:
+                        return  # the connection closes mid-stream
+                    self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                    self.wfile.flush()
+                self.wfile.write(b"data: [DONE]\n\n")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> SSEServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_streamed_tokens_and_usage_from_the_last_chunk() -> None:
+    usage = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8,
+             "prompt_tokens_details": {"cached_tokens": 2}}
+    with SSEServer([" Par", "is", "."], usage=usage) as srv, backend_for(srv.base_url) as b:
+        seen: list[tuple[int, str]] = []
+        [g] = b.generate(req(), on_token=lambda i, t: seen.append((i, t)))
+    assert seen == [(0, " Par"), (0, "is"), (0, ".")]
+    assert (g.text, g.prompt_tokens, g.completion_tokens, g.finish_reason) == (" Paris.", 5, 3, "length")
+    assert g.billed_prompt_tokens == 3
+    assert srv.hits[0]["stream"] is True and srv.hits[0]["stream_options"] == {"include_usage": True}
+
+
+def test_stream_is_retried_before_its_first_token_only() -> None:
+    # a 500, then a server that ignores `stream` and answers JSON: retried, and the answer handed on whole
+    with ScriptedServer([FAIL, OK]) as srv, backend_for(srv.base_url, max_retries=2) as b:
+        seen: list[str] = []
+        [g] = b.generate(req(), on_token=lambda i, t: seen.append(t))
+        waste = b.take_waste()
+    assert len(srv.hits) == 2 and seen == [" Paris."] and (g.prompt_tokens, g.completion_tokens) == (6, 3)
+    assert [w.reason for w in waste] == ["HTTP 500"]
+    # a stream that breaks after its first piece is not retried: the client has seen text a retry might not draw
+    with SSEServer([" a", " b", " c"], usage={"prompt_tokens": 5, "completion_tokens": 3},
+                   break_after=1) as srv, backend_for(srv.base_url, max_retries=3) as b:
+        seen = []
+        with pytest.raises(BackendError, match="broke after 1 piece"):
+            b.generate(req(), on_token=lambda i, t: seen.append(t))
+        waste = b.take_waste()
+    assert len(srv.hits) == 1 and seen == [" a"]
+    assert len(waste) == 1 and waste[0].reason.startswith("dropped connection")
+
+
+@pytest.mark.slow
+def test_streaming_from_a_real_server_gives_the_unstreamed_books(served: OpenAIBackend) -> None:
+    # llama-cpp-python's server streams one chunk per token and no usage: see stream_usage_fallback
+    for chat in (False, True):
+        request = GenRequest("Tell me about the sea.", SamplingParams(temperature=0.0, max_tokens=8), seeds=(3,),
+                             chat=chat)
+        pieces: list[str] = []
+        [g] = served.generate(request, on_token=lambda i, t: pieces.append(t))
+        waste = served.take_waste()
+        [plain] = served.generate(request)
+        assert len(pieces) > 1 and "".join(pieces) == g.text == plain.text
+        assert (g.prompt_tokens, g.completion_tokens, g.finish_reason) == \
+            (plain.prompt_tokens, plain.completion_tokens, plain.finish_reason)
+        # the one-token request that counted the prompt is on the books as waste, with the server's own usage
+        assert [(w.prompt_tokens, w.completion_tokens, w.estimated) for w in waste] == [(plain.prompt_tokens, 1, False)]

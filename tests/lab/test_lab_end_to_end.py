@@ -55,7 +55,7 @@ def test_held_out_problems_never_occur_in_the_stream_the_ladder_drew(lab):
     store = Store(db)
     try:
         for e in result.entries:
-            evaluation = {json.loads(row["inputs_json"])["key"] for row in store.problems(e["run_id"])}
+            evaluation = {row.inputs["key"] for row in store.problems(e["run_id"])}
             assert len(evaluation) == PRESETS["tiny"].problems
             assert evaluation.isdisjoint(drawn[e["name"]])
             assert all(held_out(PRESETS["tiny"].task, k) for k in evaluation)

@@ -14,7 +14,7 @@ import numpy as np
 from rich.console import Console
 from scipy.special import expit
 
-from oomlab.analysis.run_fits import RunFits, StrategyFits, _fit_law
+from oomlab.analysis.run_fitting import RunFits, StrategyFits, _fit_law
 from oomlab.report.fit_tables import reach_rows, rich_fit_table, rich_reach_table
 from oomlab.report.html import _Figures, _fits_section
 

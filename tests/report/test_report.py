@@ -25,7 +25,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from oomlab.analysis.run_fits import ORACLE_NOTE, fit_run
+from oomlab.analysis.run_fitting import ORACLE_NOTE, fit_run
 from oomlab.report.fit_tables import fmt
 from oomlab.store import Store
 from oomlab.sweep import Sweep, SweepConfig
@@ -368,3 +368,26 @@ def test_report_in_headless_chromium(report_html, tmp_path) -> None:
     assert pixels.shape[:2] == (3000, 1200)
     assert float(np.std(pixels[..., :3])) > 0.05  # not a blank page
     assert not math.isnan(float(pixels.mean()))
+
+
+def test_a_report_of_several_runs_reads_each_run_once(runs) -> None:
+    """render_report loads each run once (load_run) and hands RunData to every analysis and table."""
+    from collections import Counter
+
+    from oomlab.report.html import render_report
+
+    folder, db, a, b = runs
+    reads: Counter = Counter()
+
+    class Counting(Store):
+        def attempts(self, run_id):
+            reads[run_id] += 1
+            return super().attempts(run_id)
+
+    store = Counting(db)
+    try:
+        html, summary = render_report(store, [a, b, a], n_boot=20, train_flops=[1e20, 1e21, 1e22])
+    finally:
+        store.close()
+    assert summary["runs"] == [a, b, a] and "Train-time vs test-time compute" in html
+    assert reads == Counter({a: 2, b: 1})  # once per listed run: nothing looked up again

@@ -198,6 +198,30 @@ def test_verifier_tokens_and_flops_go_on_the_ledger_in_their_own_column(prm, bac
 
 
 @pytest.mark.slow
+def test_curves_charge_each_rung_its_share_of_the_verifier(prm, backend, tmp_path) -> None:
+    """best-of-n with a PRM: the draw is scored once; rung k pays k/N of that reading, in tokens and FLOPs."""
+    from oomlab.analysis.curves import run_curves
+    from oomlab.store import Store, load_run
+    from oomlab.sweep import Sweep, SweepConfig
+
+    store = Store(tmp_path / "prm-curves.db")
+    config = SweepConfig(task="arithmetic", strategies=[prm_spec(prm.url), "majority"], n=4, problems=2, seed=0)
+    result = Sweep(config, store, backend=backend).run()
+    verifier = store.verifier_totals(result.run_id)
+    bon, majority = run_curves(load_run(store, result.run_id))
+    assert verifier.prompt_tokens > 0
+    per_problem = verifier.prompt_tokens / 2
+    assert [r.k for r in bon.rungs] == [1, 2, 4]
+    for r, m in zip(bon.rungs, majority.rungs):
+        assert r.verifier_tokens == pytest.approx(per_problem * r.k / 4)
+        assert r.verifier_flops == pytest.approx(verifier.flops / 2 * r.k / 4)
+        assert m.verifier_tokens == 0  # majority reads nothing: same draw, same generator cost
+        assert r.flops == pytest.approx(m.flops + r.verifier_flops)
+        assert r.tokens == pytest.approx(m.tokens + r.verifier_tokens)
+    store.close()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["beam", "dvts", "particle-filter", "mcts"])
 def test_search_strategies_take_the_prm(prm, backend, name: str) -> None:
     """On Game of 24's steps (`a + b = c (left: ...)`) the stand-in PRM's arithmetic check means something."""

@@ -109,7 +109,8 @@ class UsageTap:
     """An HTTP pass-through in front of an upstream server that records every answer's `usage`.
 
     It is the test's own witness of what oomlab serve asked upstream: the sum of what it saw must
-    equal the usage oomlab serve reports.
+    equal the usage oomlab serve reports. A streamed answer is passed on chunk by chunk as it comes
+    (so streaming through the tap still streams), and recorded with the usage of its last chunk, if any.
     """
 
     def __init__(self, upstream: str):
@@ -139,6 +140,9 @@ class UsageTap:
                 method, path, _ = lines[0].split(" ", 2)
                 headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:] if ":" in ln)}
                 body = await reader.readexactly(int(headers.get("content-length", "0") or 0))
+                if method == "POST" and json.loads(body).get("stream"):
+                    await self._stream(path, body, writer)
+                    continue
                 self.in_flight += 1
                 self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
                 try:
@@ -156,6 +160,31 @@ class UsageTap:
             pass
         finally:
             writer.close()
+
+    async def _stream(self, path: str, body: bytes, writer: asyncio.StreamWriter) -> None:
+        """Forward a streamed request's answer as it arrives (chunked), and record it with its usage."""
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        seen = bytearray()
+        try:
+            async with self._client.stream("POST", self.upstream + path.removeprefix("/v1"), content=body,
+                                           headers={"content-type": "application/json"}) as r:
+                kind = r.headers.get("content-type", "text/event-stream")
+                writer.write(f"HTTP/1.1 {r.status_code} OK\r\nContent-Type: {kind}\r\n"
+                             f"Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n".encode())
+                async for part in r.aiter_raw():
+                    seen += part
+                    writer.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+                    await writer.drain()
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+        finally:
+            self.in_flight -= 1
+        if r.status_code == 200:
+            events = [json.loads(ln[6:]) for ln in seen.decode().splitlines() if ln.startswith("data: {")]
+            usage = next((e["usage"] for e in reversed(events) if e.get("usage")), None)
+            self.records.append({"path": path, "request": json.loads(body), "usage": usage, "stream": True,
+                                 "chunks": len(events)})
 
     def close(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)

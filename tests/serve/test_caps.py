@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from oomlab.energy import EnergyMeter
 from oomlab.errors import ConfigError
 from oomlab.ledger import Pricing
 from oomlab.serve.names import parse_model_name, variant_key
-from oomlab.serve.streaming import StreamText
+from oomlab.serve.streaming import StreamText, TokenRoute
 from oomlab.serve.task import ServedTask, read_answer
 from oomlab.store import Store
 from oomlab.strategies.base import create_strategy
@@ -151,6 +152,34 @@ def test_stream_text_never_sends_past_a_stop_or_half_a_character() -> None:
     cached: list[str] = []
     StreamText((), cached.append).finish("all at once")  # a cached sample: nothing decoded, sent whole
     assert cached == ["all at once"]
+
+
+class Streaming(Counted):
+    """The scripted backend, handing each sample's text to on_token a character at a time."""
+
+    streams_tokens = True
+
+    def generate(self, request: GenRequest, on_sample: Any = None, on_token: Any = None) -> list[Any]:
+        gens = super().generate(request, on_sample)
+        for i, g in enumerate(gens):
+            for ch in g.text:
+                if on_token is not None:
+                    on_token(i, ch)
+        return gens
+
+
+def test_tokens_reach_the_client_through_caps_and_the_cache(tmp_path: Path) -> None:
+    inner = MeteredBackend(Streaming(script=lambda p, s: f" s{s}"), Store(tmp_path / "t.db"), EnergyMeter(counter="off"))
+    route = TokenRoute(inner)
+    capped = CappedBackend(route, Caps(tokens=100), Books(inner.facts, Pricing()))
+    capped.generate(GenRequest(PROMPT, PARAMS, (7,)))  # not streamed: seed 7 is now in the cache
+    seen: list[tuple[int, str]] = []
+    with route.to(lambda i, t: seen.append((i, t))):
+        gens = capped.generate(GenRequest(PROMPT, PARAMS, (7, 8)))
+    assert [g.text for g in gens] == [" s7", " s8"]
+    assert seen == [(1, " "), (1, "s"), (1, "8")]  # only the drawn sample streams, under its index in the request
+    capped.generate(GenRequest(PROMPT, PARAMS, (9,)))  # outside `to`: no tokens go anywhere
+    assert len(seen) == 3
 
 
 def test_answer_rules_and_reference() -> None:

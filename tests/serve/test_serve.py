@@ -113,6 +113,28 @@ def test_streaming_sends_tokens_as_decoded_and_usage_last(embedded: Any, client:
     assert same.usage == last.usage
 
 
+def test_streamed_pieces_make_the_unstreamed_completion(embedded: Any, client: Any) -> None:
+    def streamed(**kw: Any) -> tuple[list[str], Any]:
+        pieces, last = [], None
+        for ch in ask(client, "Écris une phrase sur la mer.", stream=True, stream_options={"include_usage": True}, **kw):
+            if ch.choices and ch.choices[0].delta.content:
+                pieces.append(ch.choices[0].delta.content)
+            last = ch
+        return pieces, last
+
+    pieces, last = streamed(max_tokens=12, temperature=0, seed=4)
+    assert len(pieces) > 1 and books(last)["samples"]["drawn"] == 1
+    # greedy decoding ignores top_p, but the cache key does not: the same request drawn afresh, unstreamed
+    plain = ask(client, "Écris une phrase sur la mer.", max_tokens=12, temperature=0, seed=4, top_p=0.5)
+    assert books(plain)["samples"]["drawn"] == 1
+    assert "".join(pieces) == plain.choices[0].message.content and last.usage == plain.usage
+
+    pieces, last = streamed(max_tokens=12, temperature=0.9, seed=11)  # a seeded sample: the same through the cache
+    same = ask(client, "Écris une phrase sur la mer.", max_tokens=12, temperature=0.9, seed=11)
+    assert len(pieces) > 1 and "".join(pieces) == same.choices[0].message.content
+    assert books(last)["samples"]["drawn"] == 1 and books(same)["samples"]["cached"] == 1
+
+
 def test_streaming_a_search_sends_keepalives_then_the_answer(embedded: Any, api_key: str) -> None:
     body = {"model": f"majority-4:{MODEL}", "messages": [{"role": "user", "content": "Pick a number."}],
             "max_tokens": 6, "seed": 3, "stream": True, "stream_options": {"include_usage": True}}

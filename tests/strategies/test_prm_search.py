@@ -13,37 +13,19 @@ import math
 
 import pytest
 
-from oomlab.analysis.estimators import majority_at_k
-from oomlab.backends.base import GenRequest, Generation
-from oomlab.problem import Problem
+from oomlab.backends.base import Generation
+from oomlab.estimators import majority_at_k
 from oomlab.scorers import create_scorer
 from oomlab.strategies import STRATEGIES, Draw, create_strategy
 from oomlab.strategies.deepconf import DeepConf, group_confidences, trace_confidence
 from oomlab.strategies.dvts import subtree_widths
 from oomlab.strategies.particle_filter import log_weight, resampling_weights
 from oomlab.tasks.game24 import Game24Task
+from oomlab.testing import RecordingBackend as CountingBackend
 
 GAME24 = Game24Task(style="steps")
 
 
-class CountingBackend:
-    """The real backend with every request and Generation recorded."""
-
-    name = "counting"
-
-    def __init__(self, backend):
-        self.backend, self.model_id, self.facts = backend, backend.model_id, backend.facts
-        self.requests: list[GenRequest] = []
-        self.seen: list[Generation] = []
-
-    def generate(self, request: GenRequest) -> list[Generation]:
-        gens = self.backend.generate(request)
-        self.requests.append(request)
-        self.seen.extend(gens)
-        return gens
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")

@@ -23,9 +23,10 @@ from oomlab.scorers import SCORERS, Candidate, create_scorer
 from oomlab.strategies import STRATEGIES, create_strategy
 from oomlab.strategies.mcts import MCTS, MinMax, most_visited_leaf, select_child, uct_score
 from oomlab.strategies.tot import parse_rating, question_of
-from oomlab.strategies.tree_trace import SearchTree, StepSampler, sample_seed
+from oomlab.strategies.search_tree import SearchTree, StepSampler, sample_seed
 from oomlab.tasks.arithmetic import ArithmeticTask
 from oomlab.tasks.game24 import Game24Task
+from oomlab.testing import RecordingBackend as CountingBackend
 
 ARITHMETIC = ArithmeticTask(difficulty=2)
 GAME24 = Game24Task(style="steps")  # multi-step: `a + b = c (left: ...)` lines, then `Answer:`
@@ -46,22 +47,6 @@ def tokens(gens) -> int:
     return sum(g.prompt_tokens + g.completion_tokens for g in gens)
 
 
-class CountingBackend:
-    """The real backend with every Generation it returns recorded."""
-
-    name = "counting"
-
-    def __init__(self, backend):
-        self.backend, self.model_id, self.facts = backend, backend.model_id, backend.facts
-        self.seen: list[Generation] = []
-
-    def generate(self, request: GenRequest) -> list[Generation]:
-        gens = self.backend.generate(request)
-        self.seen.extend(gens)
-        return gens
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")

@@ -29,29 +29,13 @@ from oomlab.strategies.revise import split_question
 from oomlab.strategies.scaffold import parse_choice
 from oomlab.strategies.tool import Tool, open_question
 from oomlab.tasks.base import create_task
+from oomlab.testing import RecordingBackend as CountingBackend
 
 NEW = ["revise", "scaffold", "tool", "budget", "adaptive-majority"]
 TASK = create_task("arithmetic", difficulty=2)
 PROBLEMS = TASK.problems(2, seed=0)
 
 
-class CountingBackend:
-    """The real backend, with a record of every Generation it produced."""
-
-    name = "counting"
-
-    def __init__(self, backend) -> None:
-        self.backend = backend
-        self.model_id, self.facts = backend.model_id, backend.facts
-        self.records: list[Generation] = []
-
-    def generate(self, request: GenRequest) -> list[Generation]:
-        gens = self.backend.generate(request)
-        self.records.extend(gens)
-        return gens
-
-    def close(self) -> None:
-        pass
 
 
 def tokens(gens) -> int:

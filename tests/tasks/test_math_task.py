@@ -142,8 +142,8 @@ def test_a_math500_sweep_keeps_samples_grades_and_levels(path: Path, backend, tm
     task = sweep.task
     problems = task.problems(2)
     rows = store.problems(result.run_id)
-    assert [json.loads(r["metadata_json"])["level"] for r in rows] == [p.difficulty for p in problems]
-    assert [json.loads(r["metadata_json"])["subject"] for r in rows] == [p.metadata["subject"] for p in problems]
+    assert [r.metadata["level"] for r in rows] == [p.difficulty for p in problems]
+    assert [r.metadata["subject"] for r in rows] == [p.metadata["subject"] for p in problems]
     attempts = store.attempts(result.run_id)
     assert len(attempts) == 2 and all(a.budget == 2 and len(a.sample_ids) == 2 for a in attempts)
     samples = store.samples(sorted({i for a in attempts for i in a.sample_ids}))

@@ -15,13 +15,15 @@ problems. Each Rung names its method in ``interval``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
 from oomlab.analysis.intervals import column_intervals
-from oomlab.ledger import HUMAN_TOKENS_PER_MINUTE, attempt_cost, charge, completion_flops, flops_known, prompt_flops
-from oomlab.store import AttemptRow, SampleRow, Store
-from oomlab.strategies.base import Draw, DrawStrategy, create_strategy
+from oomlab.draws import Draw
+from oomlab.estimators import estimate, estimator_names
+from oomlab.ledger import Cost, attempt_cost, draw_cost, sample_cost
+from oomlab.store import AttemptRow, RunData, Store, load_run
 
 
 @dataclass(frozen=True)
@@ -37,14 +39,21 @@ class Rung:
     joules: float
     dollars: float
     interval: str = ""  # how lo/hi were made: Wilson score (0/1 column) or percentile bootstrap
+    verifier_tokens: float = 0.0  # a verifier's (PRM's) tokens, per problem; its FLOPs are in `flops`
+    verifier_flops: float = 0.0
+
+    @property
+    def cost(self) -> Cost:
+        return Cost(self.prompt_tokens, self.completion_tokens, self.flops, self.seconds, self.joules, self.dollars,
+                    self.verifier_tokens, self.verifier_flops)
 
     @property
     def tokens(self) -> float:
-        return self.prompt_tokens + self.completion_tokens
+        return self.cost.tokens
 
     @property
     def human_minutes(self) -> float:
-        return self.completion_tokens / HUMAN_TOKENS_PER_MINUTE
+        return self.cost.human_minutes
 
 
 @dataclass
@@ -62,80 +71,89 @@ class Curve:
                 "rungs": [asdict(r) | {"tokens": r.tokens, "human_minutes": r.human_minutes} for r in self.rungs]}
 
 
-def run_curves(store: Store, run_id: str, n_boot: int = 2000) -> list[Curve]:
-    """One Curve per strategy of the run, in the order the sweep listed them."""
-    info = store.run(run_id)
-    attempts = store.attempts(run_id)
-    samples = store.samples(sorted({i for a in attempts for i in a.sample_ids}))
-    options = info.config.get("strategy_options", {})
-    rungs_cfg: list[int] = info.config["ladder"]
+def strategy_record(run: RunData, key: str) -> dict[str, Any]:
+    """What the sweep wrote of a strategy (label, oracle, kind, estimator); older runs get it derived."""
+    record = run.spec.strategy_records.get(key)
+    if record is None:  # a run written before strategy records: derived from its options, once
+        from oomlab.strategies.records import legacy_record
+
+        record = legacy_record(key, run.spec.options_of(key))
+    estimator = record.get("estimator")
+    if estimator is not None and estimator["name"] not in estimator_names():
+        from oomlab.strategies.records import load_estimators  # one registered beside its strategy
+
+        load_estimators()
+    return record
+
+
+def run_curves(run: RunData | Store, run_id: str | None = None, n_boot: int = 2000) -> list[Curve]:
+    """One Curve per strategy of the run, in the order the sweep listed them (`run_curves(load_run(...))`;
+    `run_curves(store, run_id)` loads it)."""
+    if isinstance(run, Store):
+        if run_id is None:
+            raise TypeError("run_curves(store, run_id): give the run id")
+        run = load_run(run, run_id)
+    spec = run.spec
     curves = []
-    for key in info.config["strategies"]:
-        mine = [a for a in attempts if a.strategy == key]
+    for key in spec.strategies:
+        mine = run.attempts_of(key)
         if not mine:
             continue
-        opts = dict(options.get(key, {"name": key}))
-        strategy = create_strategy(opts.pop("name"), **opts)
-        if isinstance(strategy, DrawStrategy):
-            ks = info.config.get("rungs_by_strategy", {}).get(key) or strategy.budgets(rungs_cfg)
-            acc, cost = _draw_rungs(strategy, mine, samples, info, ks)
+        record = strategy_record(run, key)
+        if record["kind"] == "draw":
+            ks = spec.rungs_by_strategy.get(key) or _draw_budgets(record, spec.ladder)
+            acc, costs = _draw_rungs(record, mine, run, ks)
         else:
             # rungs every problem reached (a compute ladder's calibration points exist for problem 0 only)
             n_problems = len({a.problem_idx for a in mine})
             ks = sorted(k for k in {a.budget for a in mine} if sum(a.budget == k for a in mine) == n_problems)
             mine = [a for a in mine if a.budget in ks]
-            acc, cost = _rerun_rungs(mine, samples, info, ks)
+            acc, costs = _rerun_rungs(mine, run, ks)
         mean, lo, hi, methods = column_intervals(acc, n_boot=n_boot, seed=0)
-        rungs = [Rung(k, float(mean[j]), float(lo[j]), float(hi[j]), *(float(c) for c in cost[:, j]), methods[j])
-                 for j, k in enumerate(ks)]
-        measured = all(samples[i].energy_measured for a in mine for i in a.sample_ids)
-        curves.append(Curve(key, strategy.label(), strategy.oracle, rungs, acc, measured))
+        rungs = [rung(k, float(mean[j]), float(lo[j]), float(hi[j]), costs[j], methods[j]) for j, k in enumerate(ks)]
+        measured = all(run.samples[i].energy_measured for a in mine for i in a.sample_ids)
+        curves.append(Curve(key, record["label"], bool(record["oracle"]), rungs, acc, measured))
     return curves
 
 
-def _draw_rungs(strategy: DrawStrategy, attempts: list[AttemptRow], samples: dict[int, SampleRow], info, ks: list[int]):
+def rung(k: int, accuracy: float, lo: float, hi: float, cost: Cost, interval: str) -> Rung:
+    return Rung(k, accuracy, lo, hi, cost.prompt_tokens, cost.completion_tokens, cost.flops, cost.seconds, cost.joules,
+                cost.dollars, interval, cost.verifier_tokens, cost.verifier_flops)
+
+
+def _draw_budgets(record: dict[str, Any], ladder: list[int]) -> list[int]:
+    """A one-sample strategy (sample, greedy) sits at budget 1; any other draw at every rung."""
+    return [1] if record["estimator"]["name"] == "mean" else ladder
+
+
+def _draw_rungs(record: dict[str, Any], attempts: list[AttemptRow], run: RunData, ks: list[int]):
+    info = run.info
     by_problem = sorted(attempts, key=lambda a: a.problem_idx)
     acc = np.zeros((len(by_problem), len(ks)))
-    cost = np.zeros((6, len(ks)))  # prompt, completion, flops, seconds, joules, dollars (summed, then averaged)
+    costs = [Cost() for _ in ks]  # summed over problems, then averaged
     for p, a in enumerate(by_problem):
         n = len(a.trace["answers"])
-        rows = [samples[i] for i in a.sample_ids[:n]]
-        extra = [samples[i] for i in a.sample_ids[n:]]  # e.g. a judge's samples, one per candidate
-        gens = tuple(r.generation for r in rows)
-        scores = a.trace.get("scores")
-        draw = Draw(gens, tuple(a.trace["answers"]), tuple(a.trace["correct"]), None if scores is None else tuple(scores))
-        P = gens[0].prompt_tokens
-        completion = np.mean([g.completion_tokens for g in gens])
-        if flops_known(info.facts):
-            c_flops = np.mean([completion_flops(info.facts, P, g.completion_tokens) for g in gens])
-            p_flops = prompt_flops(info.facts, P)
-        else:
-            c_flops = p_flops = float("nan")
-        seconds = np.mean([g.seconds for g in gens])
-        joules = np.mean([r.joules for r in rows])
-        entries = [charge(g, info.facts, r.joules, r.energy_measured, info.pricing) for g, r in zip(gens, rows)]
-        dollars = np.mean([e.dollars for e in entries])
-        per_candidate = np.zeros(6)
-        for r in extra:
-            e = charge(r.generation, info.facts, r.joules, r.energy_measured, info.pricing)
-            per_candidate += np.array([e.prompt_tokens, e.completion_tokens, e.flops, e.seconds, e.joules, e.dollars]) / n
+        rows = run.rows(a)
+        mine, extra = rows[:n], rows[n:]  # extra: e.g. a judge's samples, one per candidate
+        draw = Draw.from_trace(tuple(r.generation for r in mine), a.trace)
+        per_candidate = (Cost.total(sample_cost(r.generation, info.facts, r.joules, info.pricing) for r in extra)
+                         + Cost.of_verifier(a.trace.get("verifier"))) / n  # a judge's samples, a PRM's reading
         for j, k in enumerate(ks):
-            acc[p, j] = strategy.estimate(draw, k)
-            cost[:, j] += np.array((P, k * completion, p_flops + k * c_flops, k * seconds, k * joules, k * dollars)) + k * per_candidate
-    return acc, cost / max(len(by_problem), 1)
+            acc[p, j] = estimate(record["estimator"], draw.answers, draw.correct, draw.scores, k)
+            costs[j] = costs[j] + draw_cost(((r.generation, r.joules) for r in mine), info.facts, info.pricing, k) \
+                + k * per_candidate
+    return acc, [c / max(len(by_problem), 1) for c in costs]
 
 
-def _rerun_rungs(attempts: list[AttemptRow], samples: dict[int, SampleRow], info, ks: list[int]):
+def _rerun_rungs(attempts: list[AttemptRow], run: RunData, ks: list[int]):
+    info = run.info
     problems = sorted({a.problem_idx for a in attempts})
     row = {p: r for r, p in enumerate(problems)}
     acc = np.zeros((len(problems), len(ks)))
-    cost = np.zeros((6, len(ks)))
+    costs = [Cost() for _ in ks]
     for a in attempts:
         j = ks.index(a.budget)
         acc[row[a.problem_idx], j] = float(a.correct)
-        rows = [samples[i] for i in a.sample_ids]
-        cost[:3, j] += attempt_cost(((r.prompt, r.generation) for r in rows), info.facts)
-        for r in rows:
-            e = charge(r.generation, info.facts, r.joules, r.energy_measured, info.pricing)
-            cost[3:, j] += (e.seconds, e.joules, e.dollars)
-    return acc, cost / max(len(problems), 1)
+        costs[j] = costs[j] + attempt_cost(((r.prompt, r.generation, r.joules) for r in run.rows(a)), info.facts,
+                                           info.pricing) + Cost.of_verifier(a.trace.get("verifier"))
+    return acc, [c / max(len(problems), 1) for c in costs]

@@ -109,6 +109,11 @@ class Waste:
 # (its index in request.seeds, the sample), so the Store can commit it before its siblings end.
 SampleCallback = Callable[[int, Generation], None]
 
+# Called with each piece of text as it is decoded (the sample's index in request.seeds, the piece), on the
+# caller's thread. Pieces are whole characters (a character split across tokens waits for its last byte);
+# they are what the model sampled, so the last may run past a stop string that the Generation's text is cut at.
+TokenCallback = Callable[[int, str], None]
+
 
 @runtime_checkable
 class Backend(Protocol):
@@ -116,11 +121,15 @@ class Backend(Protocol):
     model_id: str
     facts: ModelFacts
 
-    def generate(self, request: GenRequest, on_sample: SampleCallback | None = None) -> list[Generation]:
+    def generate(self, request: GenRequest, on_sample: SampleCallback | None = None,
+                 on_token: TokenCallback | None = None) -> list[Generation]:
         """Draw request.n samples; one Generation per seed, in order.
 
         `on_sample(i, generation)` is called on the caller's thread as each sample finishes (any order);
-        if the request then fails, the samples already handed to it are not lost. Optional extras a
+        if the request then fails, the samples already handed to it are not lost. `on_token(i, piece)`,
+        where the backend can stream (it says so with `streams_tokens = True`), gets sample i's text
+        as it is decoded; a backend that cannot simply ignores it (a caller that wants tokens reads
+        `streams_tokens` to know whether any will come). Optional extras a
         backend may have: `take_waste() -> list[Waste]` (work done that produced no sample, since the
         last call), `remote: bool` (the compute happens elsewhere, so local energy counters do not apply)
         and `server_watts: float | None` (the remote device's power, for an estimate).

@@ -56,6 +56,7 @@ RETRY_STATUS = frozenset({408, 429})  # plus every 5xx
 NOT_TAKEN_STATUS = frozenset({408, 429})  # retried, but the server says it did not work on the request
 # Transport errors raised before the request reached the server: a wait, never waste.
 UNREACHED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol, httpx.ProxyError)
+CONNECTIONS_PER_SHARD = 8  # connections per httpx client shard (see HTTPBackend._http)
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -155,7 +156,8 @@ class HTTPBackend:
         self._jitter = random.Random()  # timing only: nothing measured depends on it
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._clients: list[httpx.AsyncClient] = []
+        self._next_client = 0
         self._start_lock = threading.Lock()
         self._waste: list[Waste] = []
         self._waste_lock = threading.Lock()
@@ -241,12 +243,24 @@ class HTTPBackend:
         return future.result()
 
     async def _http(self) -> httpx.AsyncClient:
-        # created on the loop's own thread, so it belongs to that loop; the pool bounds each endpoint
-        if self._client is None:
+        """A client for the next request, round-robin over a few shards.
+
+        httpcore's pool scans every connection it holds on each request (its
+        `_assign_requests_to_connections`: `has_expired` and `is_idle` on each), so one pool of 64
+        connections spends most of the client's CPU there; shards of about CONNECTIONS_PER_SHARD
+        connections each keep that scan short. Each shard may open as many connections as the whole
+        bound, so an uneven round never queues a request: the endpoint pool alone bounds what is
+        in flight. Created on the loop's own thread, so they belong to that loop.
+        """
+        if not self._clients:
             total = self.endpoint_concurrency * len(self.endpoints)
             limits = httpx.Limits(max_connections=total, max_keepalive_connections=total)
-            self._client = httpx.AsyncClient(headers=self.headers, timeout=httpx.Timeout(self.timeout), limits=limits)
-        return self._client
+            shards = max(1, -(-total // CONNECTIONS_PER_SHARD))
+            self._clients = [httpx.AsyncClient(headers=self.headers, timeout=httpx.Timeout(self.timeout), limits=limits)
+                             for _ in range(shards)]
+        client = self._clients[self._next_client % len(self._clients)]
+        self._next_client += 1
+        return client
 
     # -- status and waste ---------------------------------------------------------------------
     def _status(self, line: str) -> None:
@@ -439,9 +453,9 @@ class HTTPBackend:
             return
 
         async def shutdown() -> None:
-            if self._client is not None:
-                await self._client.aclose()
-            self._client = None
+            clients, self._clients = self._clients, []
+            for client in clients:
+                await client.aclose()
 
         try:
             asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=10)

@@ -3,10 +3,13 @@
 n samples of one prompt are decoded together: the prompt is evaluated once into sequence 0,
 its KV cells are shared with sequences 1..n-1 (`llama_memory_seq_cp` on a unified KV cache),
 and every step decodes one token for each live sequence in a single `llama_decode` batch.
+`on_token` gets each sample's text as it is decoded: bytes go through an incremental UTF-8 decoder
+per sample, so a character split across tokens is handed over whole, once its last byte is decoded.
 """
 
 from __future__ import annotations
 
+import codecs
 import ctypes
 import hashlib
 import os
@@ -17,7 +20,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from oomlab.backends.base import BACKENDS, GenRequest, Generation, ModelFacts, SampleCallback, SamplingParams
+from oomlab.backends.base import (
+    BACKENDS,
+    GenRequest,
+    Generation,
+    ModelFacts,
+    SampleCallback,
+    SamplingParams,
+    TokenCallback,
+)
 from oomlab.errors import BackendError, ModelNotFoundError
 
 _backend_ready = False
@@ -145,6 +156,7 @@ class LlamaCppBackend:
     """Embedded llama.cpp; `model` is a GGUF path, default the embedded Gemma 3 270M."""
 
     name: ClassVar[str]
+    streams_tokens: ClassVar[bool] = True  # on_token gets every piece as it is decoded
 
     def __init__(
         self,
@@ -255,8 +267,10 @@ class LlamaCppBackend:
             last = start + len(chunk) == len(tokens)
             self._fill([(t, start + j, 0, last and j == len(chunk) - 1) for j, t in enumerate(chunk)])
 
-    def generate(self, request: GenRequest, on_sample: SampleCallback | None = None) -> list[Generation]:
-        """Decode the n samples in batches of up to max_parallel; each is handed to on_sample when it stops."""
+    def generate(self, request: GenRequest, on_sample: SampleCallback | None = None,
+                 on_token: TokenCallback | None = None) -> list[Generation]:
+        """Decode the n samples in batches of up to max_parallel; each is handed to on_sample when it stops,
+        and its text to on_token piece by piece as it is decoded (whole characters, on this thread)."""
         prompt_tokens = self.tokenize(request.prompt)
         p = request.params
         per_seq = len(prompt_tokens) + p.max_tokens
@@ -271,7 +285,8 @@ class LlamaCppBackend:
             for start in range(0, request.n, chunk):
                 seeds = request.seeds[start : start + chunk]
                 done = None if on_sample is None else (lambda i, g, s=start: on_sample(s + i, g))
-                out.extend(self._generate_group(prompt_tokens, request, seeds, done))
+                piece = None if on_token is None else (lambda i, t, s=start: on_token(s + i, t))
+                out.extend(self._generate_group(prompt_tokens, request, seeds, done, piece))
         return out
 
     def _chunk(self, n_prompt: int, p: SamplingParams) -> int:
@@ -285,13 +300,13 @@ class LlamaCppBackend:
         return index - index % chunk
 
     def _generate_group(self, prompt_tokens: list[int], request: GenRequest, seeds: tuple[int, ...],
-                        on_sample: SampleCallback | None) -> list[Generation]:
+                        on_sample: SampleCallback | None, on_token: TokenCallback | None = None) -> list[Generation]:
         lc, p, n = self._lc, request.params, len(seeds)
         P = len(prompt_tokens)
         t0 = time.perf_counter()
         lc.llama_memory_clear(self._mem, True)
         self._prefill(prompt_tokens)
-        st = _State(n, request.logprobs, seeds, P, p, on_sample)
+        st = _State(n, request.logprobs, seeds, P, p, on_sample, on_token)
         samplers = [self._sampler(p, seed) for seed in seeds]
         try:
             if self.batched:  # sample i lives in sequence i; all share sequence 0's prompt cells
@@ -334,7 +349,7 @@ class LlamaCppBackend:
                     st.finish[i] = "stop"
                     stopped.append(i)
                     continue
-                st.texts[i] += self._piece(tok)
+                st.add(i, self._piece(tok))
                 if p.stop and _hits_stop(st.texts[i], p.stop):
                     st.finish[i] = "stop"
                     stopped.append(i)
@@ -376,13 +391,24 @@ class _State:
     """Per-sample accumulators of one group, and the hand-over of each sample as it stops."""
 
     def __init__(self, n: int, logprobs: bool, seeds: tuple[int, ...], P: int, params: SamplingParams,
-                 on_sample: SampleCallback | None):
+                 on_sample: SampleCallback | None, on_token: TokenCallback | None = None):
         self.texts = [bytearray() for _ in range(n)]
+        self.on_token = on_token
+        # one decoder per sample: its pending bytes (half a character) must not meet another sample's
+        self.decoders = [codecs.getincrementaldecoder("utf-8")(errors="replace") for _ in range(n)] if on_token else []
         self.counts = [0] * n
         self.logps: list[list[float]] = [[] for _ in range(n)]
         self.finish = ["length"] * n
         self.seconds = [0.0] * n
         self.logprobs, self.seeds, self.P, self.params, self.on_sample = logprobs, seeds, P, params, on_sample
+
+    def add(self, i: int, piece: bytes) -> None:
+        """Append a decoded token's bytes to sample i, and hand on the characters they complete."""
+        self.texts[i] += piece
+        if self.on_token is not None:
+            text = self.decoders[i].decode(piece)
+            if text:
+                self.on_token(i, text)
 
     def charge(self, samples: Any, seconds: float) -> None:
         samples = list(samples)
@@ -402,6 +428,10 @@ class _State:
         )
 
     def done(self, i: int) -> None:
+        if self.on_token is not None:  # a sample that ended inside a character: its U+FFFD, as in its text
+            rest = self.decoders[i].decode(b"", final=True)
+            if rest:
+                self.on_token(i, rest)
         if self.on_sample is not None:
             self.on_sample(i, self.generation(i))
 

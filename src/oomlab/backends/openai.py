@@ -15,6 +15,14 @@ A request's payload does not depend on where it goes (but for that served name),
 the same sample on any endpoint of a deterministic server. `server_watts` is one endpoint's power:
 each sample's seconds are its share of the busy time of the server that drew it.
 
+Streaming. With `on_token`, each sample is one request with `stream: true` and
+`stream_options.include_usage`; the server-sent events are read with the same httpx client, each
+delta is handed to `on_token` as it arrives, and the Generation is the one the plain request would
+give: tokens from the final usage chunk. A try is retried (as `request_json` retries) only until its
+first piece is handed on; after that a failure fails the sample, since the client has seen text a retry
+might not draw again. A server that sends no usage in a stream (llama-cpp-python's) is counted as
+`stream_usage_fallback` says. Samples with logprobs are not streamed.
+
 Token counts come from the server's `usage`, never from a guess. The server does not tell us
 the model's size, so FLOPs need model facts from a facts file or keywords; without them the facts are zeros with source "unknown (...)", and the ledger
 shows FLOPs as unknown while tokens, seconds and dollars are still counted.
@@ -51,15 +59,18 @@ import collections
 import json
 import math
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
 
-from oomlab.backends.base import BACKENDS, GenRequest, Generation, ModelFacts, SampleCallback, Waste
+import httpx
+
+from oomlab.backends.base import BACKENDS, GenRequest, Generation, ModelFacts, SampleCallback, TokenCallback, Waste
 from oomlab.backends.endpoints import Endpoint
-from oomlab.backends.http import Exchange, FailedTry, HTTPBackend
+from oomlab.backends.http import RETRY_STATUS, Exchange, FailedTry, HTTPBackend, retry_after_seconds
 from oomlab.errors import BackendError, ConfigError
 
 UNKNOWN_FACTS_SOURCE = "unknown (pass --params/--facts)"
@@ -129,6 +140,7 @@ class OpenAIBackend(HTTPBackend):
     """OpenAI-compatible servers at `base_url` (e.g. http://127.0.0.1:8000/v1, or a list of such URLs)."""
 
     name: ClassVar[str]
+    streams_tokens: ClassVar[bool] = True  # on_token: the upstream is asked for a stream
 
     def __init__(
         self,
@@ -174,6 +186,7 @@ class OpenAIBackend(HTTPBackend):
             prefix_affinity=prefix_affinity,
         )
         self.chat = chat
+        self._stream_prompt_tokens: dict[tuple[bool, str], int] = {}  # see stream_usage_fallback
         self.send_top_k = send_top_k  # top_k is an extension (vLLM, SGLang, llama.cpp); hosted OpenAI rejects it
         if model_identity is not None and not str(model_identity).strip():
             self.close()
@@ -277,6 +290,10 @@ class OpenAIBackend(HTTPBackend):
         path = "chat/completions" if chat else "completions"
         body = await self.request_json("POST", path, lambda ep: self._payload(request, seed, chat, ep.model),
                                        exchange=exchange, affinity=(chat, request.prompt))
+        return self._result(body, request, chat, exchange)
+
+    def _result(self, body: dict[str, Any], request: GenRequest, chat: bool, exchange: Exchange) -> dict[str, Any]:
+        """Generation fields from a whole (non-streamed) answer."""
         url = exchange.url  # the endpoint that answered
         choices = body.get("choices")
         if not choices or not isinstance(choices[0], dict):
@@ -285,11 +302,7 @@ class OpenAIBackend(HTTPBackend):
         usage = body.get("usage") or {}
         prompt_tokens, completion_tokens = usage.get("prompt_tokens"), usage.get("completion_tokens")
         if not isinstance(prompt_tokens, int) or not isinstance(completion_tokens, int):
-            raise BackendError(
-                f"the server at {url} did not report usage (prompt_tokens, completion_tokens); oomlab counts "
-                f"compute from the server's own token counts and will not guess them. Use a server that "
-                f"returns `usage` (vLLM, SGLang, llama.cpp and the OpenAI API all do)."
-            )
+            raise no_usage(url)
         if chat:
             text = (choice.get("message") or {}).get("content") or ""
             content = (choice.get("logprobs") or {}).get("content")
@@ -312,18 +325,173 @@ class OpenAIBackend(HTTPBackend):
             "wait_seconds": exchange.wait_seconds,
         }
 
-    async def _group(self, request: GenRequest, chat: bool, emit: Callable[[tuple[int, Generation]], None]) -> list[Generation]:
-        """All samples at once; each is emitted as it finishes. One failure fails the group, and the books
-        get every try the server may have computed, the cancelled siblings' included."""
+    # -- one sample, streamed -------------------------------------------------------------------
+    async def _stream_sample(self, request: GenRequest, seed: int, chat: bool, exchange: Exchange,
+                             on_piece: Callable[[str], None]) -> dict[str, Any]:
+        """One sample as server-sent events, each delta handed to `on_piece` as it arrives; the same fields
+        as `_sample`. Retried like `request_json` (connect errors, timeouts, dropped connections, 408, 429,
+        5xx, with backoff) only while nothing has been handed on."""
+        client = await self._http()
+        path = "chat/completions" if chat else "completions"
+        attempts = self.max_retries + 1
+        counted = 0
+        avoid: Endpoint | None = None
+        while True:
+            queued = time.perf_counter()
+            ep = await self.pool.acquire(avoid=avoid, key=(chat, request.prompt))
+            url = exchange.url = self.url(path, ep)
+            body = {**self._payload(request, seed, chat, ep.model), "stream": True,
+                    "stream_options": {"include_usage": True}}
+            sent = time.perf_counter()
+            exchange.wait_seconds += sent - queued
+            mark = ep.clock.start()
+            events = StreamEvents(chat, on_piece)
+            failure: str | None = None  # set when this try is waste
+            last_error, retry_after, server_fault = "", None, False
+            whole: dict[str, Any] | None = None  # a server that ignored `stream` and answered JSON
+            try:
+                async with client.stream("POST", url, json=body, timeout=self.timeout) as response:
+                    status = response.status_code
+                    if status >= 400:
+                        last_error = f"HTTP {status}: {(await response.aread()).decode(errors='replace')[:300]}"
+                        if status not in RETRY_STATUS and status < 500:
+                            hint = " (check --api-key)" if status in (401, 403) else ""
+                            raise BackendError(f"POST {url} was refused{hint}: {last_error}")
+                        if status >= 500:
+                            failure, server_fault = f"HTTP {status}", True
+                        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+                    elif "text/event-stream" not in response.headers.get("content-type", ""):
+                        whole = json.loads(await response.aread())
+                    else:
+                        async for line in response.aiter_lines():
+                            events.line(line)
+                        events.line("")
+                        if not events.done and events.finish_reason is None and events.error is None:
+                            raise httpx.RemoteProtocolError("the stream ended before its last chunk")
+            except asyncio.CancelledError:
+                failure = "cancelled"
+                raise
+            except httpx.TransportError as e:
+                last_error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+                server_fault = not isinstance(e, httpx.PoolTimeout)  # a pool timeout is ours, not the server's
+                if not isinstance(e, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+                    failure = "dropped connection" if isinstance(e, httpx.RemoteProtocolError | httpx.ReadError) \
+                        else type(e).__name__
+            except ValueError as e:
+                failure = "unusable answer"
+                raise BackendError(f"{url} answered a stream with a body that is not JSON: {e}") from e
+            finally:
+                share = ep.clock.stop(mark)
+                self.pool.release(ep)
+                if failure is not None:
+                    exchange.failed.append(FailedTry(failure, share, url))
+            if not last_error:
+                self.pool.succeeded(ep)
+                exchange.seconds, exchange.answered = share, True
+                if whole is not None:
+                    result = self._result(whole, request, chat, exchange)
+                    if result["text"]:
+                        on_piece(result["text"])
+                    return result
+                return await self._stream_result(events, request, seed, chat, exchange)
+            exchange.wait_seconds += time.perf_counter() - sent
+            if server_fault:
+                self.pool.failed(ep, last_error)
+            if events.pieces:  # the client has seen part of this sample: a retry could draw other text
+                n = events.pieces
+                raise BackendError(f"the stream from {url} broke after {n} piece{'s' if n != 1 else ''}: {last_error}")
+            counted += 1
+            if counted >= attempts:
+                raise BackendError(f"streaming from {url} failed after {counted} attempt{'s' if counted != 1 else ''}: "
+                                   f"{last_error}")
+            avoid = ep
+            delay = self._delay(counted - 1, retry_after)
+            self._status(f"POST {url} failed ({last_error[:80]}); try {counted + 1}/{attempts} in {delay:.1f} s")
+            slept = time.perf_counter()
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                exchange.wait_seconds += time.perf_counter() - slept
+
+    async def _stream_result(self, events: StreamEvents, request: GenRequest, seed: int, chat: bool,
+                             exchange: Exchange) -> dict[str, Any]:
+        """The Generation fields of a finished stream: what `_result` gives for the same sample unstreamed."""
+        url = exchange.url
+        if events.error is not None:
+            raise BackendError(f"{url} sent an error in the stream: {json.dumps(events.error)[:300]}")
+        usage = events.usage
+        if usage is not None:
+            prompt_tokens, completion_tokens = usage["prompt_tokens"], usage["completion_tokens"]
+            billed = billed_prompt_tokens(usage)
+        else:
+            prompt_tokens = await self.stream_usage_fallback(request, seed, chat)
+            completion_tokens, billed = events.tokens, prompt_tokens
+        return {
+            "text": events.text,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "finish_reason": events.finish_reason or "unknown",
+            "token_logprobs": None,
+            "billed_prompt_tokens": billed,
+            "seconds": exchange.seconds if events.seconds is None else events.seconds,
+            "wait_seconds": exchange.wait_seconds,
+        }
+
+    async def stream_usage_fallback(self, request: GenRequest, seed: int, chat: bool) -> int:
+        """The prompt tokens of a stream that came without usage, as the server counts them.
+
+        Some servers (llama-cpp-python's) send no usage in a stream even when asked. The non-streamed path
+        takes its counts from the server and refuses to guess them; so does this one, as far as a stream
+        allows: the prompt's tokens come from the server's own usage for a one-token, non-streamed request
+        of the same prompt (asked once per prompt, its work booked as waste, exactly), and the completion's
+        tokens are the stream's chunks that carried a token (such servers send one chunk per token, and
+        the count then equals the usage of the same sample unstreamed). A server that reports usage in
+        neither way is the same error as on the non-streamed path.
+        """
+        key = (chat, request.prompt)
+        known = self._stream_prompt_tokens.get(key)
+        if known is not None:
+            return known
+        path = "chat/completions" if chat else "completions"
+        ex = Exchange(self.url(path))
+        usage: dict[str, Any] = {}
+        try:
+            body = await self.request_json("POST", path, lambda ep: {**self._payload(request, seed, chat, ep.model),
+                                                                     "max_tokens": 1}, exchange=ex, affinity=key)
+            usage = body.get("usage") or {}
+            prompt_tokens, completion_tokens = usage.get("prompt_tokens"), usage.get("completion_tokens")
+            if not isinstance(prompt_tokens, int) or not isinstance(completion_tokens, int):
+                usage = {}
+                raise no_usage(ex.url)
+        finally:  # its failed tries are waste too: the same request's usage when it got one (module docstring)
+            p, c = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+            self.book_waste([Waste(p, c, t.seconds, t.reason if usage else f"{t.reason}; tokens unknown",
+                                   t.url or ex.url) for t in ex.failed])
+        self.book_waste([Waste(prompt_tokens, completion_tokens, ex.seconds,
+                               "prompt count for a stream sent without usage", ex.url, estimated=False)])
+        if len(self._stream_prompt_tokens) >= 4096:  # a long serve session: forget the oldest prompt
+            self._stream_prompt_tokens.pop(next(iter(self._stream_prompt_tokens)))
+        self._stream_prompt_tokens[key] = prompt_tokens
+        return prompt_tokens
+
+    async def _group(self, request: GenRequest, chat: bool, emit: Callable[[tuple[str, int, Any]], None],
+                     stream: bool = False) -> list[Generation]:
+        """All samples at once; each is emitted as it finishes (and, streamed, each piece as it arrives). One
+        failure fails the group, and the books get every try the server may have computed, the cancelled
+        siblings' included."""
         n = len(request.seeds)
         path = "chat/completions" if chat else "completions"
         exchanges = [Exchange(self.url(path)) for _ in request.seeds]
         done: list[Generation | None] = [None] * n
 
         async def one(i: int) -> None:
-            result = await self._sample(request, request.seeds[i], chat, exchanges[i])
-            done[i] = Generation(seed=request.seeds[i], group_size=n, **result)
-            emit((i, done[i]))
+            seed = request.seeds[i]
+            if stream:
+                result = await self._stream_sample(request, seed, chat, exchanges[i], lambda t: emit(("token", i, t)))
+            else:
+                result = await self._sample(request, seed, chat, exchanges[i])
+            done[i] = Generation(seed=seed, group_size=n, **result)
+            emit(("sample", i, done[i]))
 
         tasks = [asyncio.ensure_future(one(i)) for i in range(n)]
         try:
@@ -335,20 +503,109 @@ class OpenAIBackend(HTTPBackend):
             self.book_waste(group_waste(exchanges, done))
         return [g for g in done if g is not None]
 
-    def generate(self, request: GenRequest, on_sample: SampleCallback | None = None) -> list[Generation]:
+    def generate(self, request: GenRequest, on_sample: SampleCallback | None = None,
+                 on_token: TokenCallback | None = None) -> list[Generation]:
         """Draw request.n samples, one concurrent request per seed; Generations in seed order.
 
-        Each sample is handed to `on_sample(i, generation)` on this thread as soon as it arrives.
+        Each sample is handed to `on_sample(i, generation)` on this thread as soon as it arrives; with
+        `on_token` the requests are streamed and each piece of text goes to `on_token(i, piece)` on this
+        thread as it arrives (not for logprobs requests, which are answered whole).
         """
         if not request.seeds:
             return []
         chat = request.chat or self.chat
+        stream = on_token is not None and not request.logprobs
 
-        def deliver(item: tuple[int, Generation]) -> None:
-            if on_sample is not None:
-                on_sample(*item)
+        def deliver(item: tuple[str, int, Any]) -> None:
+            kind, i, value = item
+            if kind == "token":
+                if on_token is not None:
+                    on_token(i, value)
+            elif on_sample is not None:
+                on_sample(i, value)
 
-        return self.run_delivering(lambda emit: self._group(request, chat, emit), deliver)
+        return self.run_delivering(lambda emit: self._group(request, chat, emit, stream), deliver)
+
+
+class StreamEvents:
+    """Server-sent events of one streamed completion, read line by line (the WHATWG `text/event-stream` format).
+
+    Keeps the text, the finish reason, the usage of the final chunk (`stream_options.include_usage`), the
+    server's own timings when sent, and `tokens`: chunks that carried a token, for a server that sends
+    no usage (see `OpenAIBackend.stream_usage_fallback`).
+    """
+
+    def __init__(self, chat: bool, on_piece: Callable[[str], None]):
+        self.chat, self.on_piece = chat, on_piece
+        self.text = ""
+        self.pieces = 0  # pieces handed on
+        self.tokens = 0
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] | None = None
+        self.seconds: float | None = None
+        self.error: Any = None
+        self.done = False
+        self._data: list[str] = []
+
+    def line(self, line: str) -> None:
+        """One line of the stream; an empty line ends an event."""
+        if line.endswith("\r"):
+            line = line[:-1]
+        if not line:
+            if self._data:
+                data, self._data = "\n".join(self._data), []
+                self._event(data)
+            return
+        if line.startswith(":"):  # a comment (keep-alive)
+            return
+        name, _, value = line.partition(":")
+        if name == "data":
+            self._data.append(value[1:] if value.startswith(" ") else value)
+
+    def _event(self, data: str) -> None:
+        if data.strip() == "[DONE]":
+            self.done = True
+            return
+        event = json.loads(data)
+        if not isinstance(event, dict):
+            return
+        if event.get("error") is not None:
+            self.error = event["error"]
+            return
+        usage = event.get("usage")
+        if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int) \
+                and isinstance(usage.get("completion_tokens"), int):
+            self.usage = usage
+        reported = server_seconds(event)
+        if reported is not None:
+            self.seconds = reported
+        choices = event.get("choices")
+        if not choices or not isinstance(choices[0], dict):
+            return
+        choice = choices[0]
+        if self.chat:
+            delta = choice.get("delta") or {}
+            piece, carried = delta.get("content"), "content" in delta and delta.get("content") is not None
+        else:
+            piece, carried = choice.get("text"), choice.get("text") is not None
+        finish = choice.get("finish_reason")
+        if finish:
+            self.finish_reason = finish
+        if carried and (piece or not finish):  # a final chunk with only the finish reason carries no token
+            self.tokens += 1
+        if piece:
+            self.text += piece
+            self.pieces += 1
+            self.on_piece(piece)
+
+
+def no_usage(url: str) -> BackendError:
+    """The error for an answer without usage: oomlab takes token counts from the server, never a guess."""
+    return BackendError(
+        f"the server at {url} did not report usage (prompt_tokens, completion_tokens); oomlab counts "
+        f"compute from the server's own token counts and will not guess them. Use a server that "
+        f"returns `usage` (vLLM, SGLang, llama.cpp and the OpenAI API all do)."
+    )
 
 
 def billed_prompt_tokens(usage: dict[str, Any]) -> int:

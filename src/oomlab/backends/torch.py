@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from oomlab.backends.base import BACKENDS, GenRequest, Generation, ModelFacts, SampleCallback
+from oomlab.backends.base import BACKENDS, GenRequest, Generation, ModelFacts, SampleCallback, TokenCallback
 from oomlab.errors import BackendError, ModelNotFoundError
 
 
@@ -32,6 +32,7 @@ class TorchBackend:
     """A lab checkpoint (`checkpoint`: a final-weights .pt that oomlab.lab wrote) served by PyTorch."""
 
     name: ClassVar[str]
+    streams_tokens: ClassVar[bool] = False  # whole samples only: on_token is ignored
 
     def __init__(self, checkpoint: str, device: str = "cpu", max_parallel: int = 64, batched: bool = True,
                  threads: int | None = None):
@@ -76,8 +77,12 @@ class TorchBackend:
     def _text(self, tokens: list[int]) -> str:
         return "".join(self.vocab[t] for t in tokens)
 
-    def generate(self, request: GenRequest, on_sample: SampleCallback | None = None) -> list[Generation]:
-        """Decode the n samples in batches of up to max_parallel (or one by one with batched=False)."""
+    def generate(self, request: GenRequest, on_sample: SampleCallback | None = None,
+                 on_token: TokenCallback | None = None) -> list[Generation]:
+        """Decode the n samples in batches of up to max_parallel (or one by one with batched=False).
+
+        `on_token` is accepted and ignored: this backend hands over whole samples (`streams_tokens` is False).
+        """
         prompt = self.tokenize(request.prompt)
         if len(prompt) >= self.model.config.n_ctx:
             raise BackendError(f"prompt of {len(prompt)} tokens leaves no room in a context of {self.model.config.n_ctx}")

@@ -13,20 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
+from oomlab.cli.common import console, err_console, fail, state
 from oomlab.errors import OomlabError
 
-console = Console()
-err_console = Console(stderr=True)
-state: dict[str, Any] = {"debug": False, "db": None}
-
-
-def fail(message: str) -> None:
-    """One red line on stderr (never wrapped, never read as markup)."""
-    err_console.print(f"[bold red]error:[/bold red] {escape(message)}", highlight=False, soft_wrap=True)
+__all__ = ["OomlabGroup", "app", "console", "err_console", "fail", "state", "tidy_help"]
 
 
 class OomlabGroup(TyperGroup):
@@ -151,17 +143,3 @@ app = typer.Typer(
 @app.callback()
 def _root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of one-line errors.")) -> None:
     state["debug"] = debug
-
-
-def cli_store(db: Path, *, create: bool = False) -> Any:
-    """The Store at --db, for a command: a missing file is refused unless the command `create`s one."""
-    from oomlab.store import Store
-
-    db = Path(db)
-    if not create and not db.exists():
-        raise OomlabError(f"no database at {db} (run a sweep first, or pass --db)")
-    state["db"] = db
-    store = Store(db)
-    store.db.execute("SELECT id, config_json, status FROM runs LIMIT 1").fetchall()  # another schema fails here
-    return store
-

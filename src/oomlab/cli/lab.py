@@ -16,7 +16,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from oomlab.cli.app import app, console
+from oomlab.cli.app import app
+from oomlab.cli.common import console, db_option
 from oomlab.errors import ConfigError
 from oomlab.lab.summary import budget_text
 
@@ -28,10 +29,11 @@ lab_app = typer.Typer(name="lab", no_args_is_help=True, help=(
     "oomlab lab plan: the ladder's models, steps and FLOPs without training."))
 app.add_typer(lab_app, name="lab")
 
-DB = typer.Option(Path("oomlab.db"), "--db", help="SQLite database; checkpoints and the report go beside it "
-                                                  "(<db stem>_lab/).")
-PRESET = typer.Option(None, "--preset", help="Ladder preset: cpu (default on CPU), gpu (default with --device cuda), "
-                                             "tiny (seconds; the tests').")
+DB = db_option("SQLite database; checkpoints and the report go beside it (<db stem>_lab/).")
+PRESET = typer.Option(None, "--preset", help="Ladder preset: cpu (default on CPU: lab-countdown, a verifier "
+                                             "that reads only the problem), cpu-sum (addition), cpu-chain (modular "
+                                             "chains), gpu (default with --device cuda), tiny and tiny-countdown "
+                                             "(seconds; the tests').")
 DEVICE = typer.Option(None, "--device", help="cpu or cuda (default: the preset's; cpu for cpu and tiny, cuda for gpu).")
 
 
@@ -186,8 +188,9 @@ def _print_result(result) -> None:
                               "tightest pair; parallel iso-accuracy lines assumed)")
         else:
             lo, hi = er.slope_interval
-            console.print(f"exchange rate ({fmt}): {er.test_ooms_per_train_oom:.2f} test-time OOMs per training OOM "
-                          f"[{-hi:.2f}, {-lo:.2f}] ({er.interval_method}): {er.rate_text}")
+            console.print(f"exchange rate ({fmt}, along {result.exchange_label}'s iso-accuracy lines): "
+                          f"{er.test_ooms_per_train_oom:.2f} test-time OOMs per training OOM "
+                          f"[{-hi:.2f}, {-lo:.2f}] ({er.interval_method}): {er.rate_text}", highlight=False)
     primary = result.primary
     columns = [w for w in result.gains if w.startswith(f"{primary}:") and w.endswith(f"@{ladder.n}")]
     columns += [w for w in result.gains if not w.startswith(("cot:", "direct:"))]

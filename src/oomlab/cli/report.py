@@ -1,24 +1,23 @@
 """`oomlab fit`, `oomlab compare`, `oomlab exchange` and `oomlab report`: what the curves say.
 
-`fit` and `report` both take their numbers from `oomlab.analysis.run_fits.fit_run`, so the
+`fit` and `report` both take their numbers from `oomlab.analysis.run_fitting.fit_run`, so the
 terminal, `--json` and the HTML report agree to the last digit.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from oomlab.cli.app import app, console
-from oomlab.cli.runs import open_store, run_argument
+from oomlab.cli.app import app
+from oomlab.cli.common import console, db_option, json_option, open_store, print_json, run_argument
 from oomlab.errors import ConfigError
-from oomlab.store import DEFAULT_DB
 
-DB_OPTION = typer.Option(Path(DEFAULT_DB), "--db", help="SQLite database.")
+JSON_OPTION_HELP = "Print as JSON (NaN as null)."
 N_BOOT_OPTION = typer.Option(1000, "--n-boot", min=0, help="Bootstrap refits over problems (seeded: same numbers every time).")
 UNIT_OPTION = typer.Option(None, "--unit", help="Test-time compute unit for the exchange rate: flops or tokens "
                            "(default: FLOPs when every run records model facts; runs in different units are refused).")
@@ -35,17 +34,11 @@ def _floor(value: str) -> float | None:
         raise ConfigError(f"--floor must be a number in [0, 1] or 'free', got '{value}'") from None
 
 
-def _dump(obj) -> None:
-    from oomlab.analysis.run_fits import json_safe
-
-    print(json.dumps(json_safe(obj), indent=2))
-
-
 @app.command()
 def fit(
     run_id: Optional[str] = run_argument(),
-    db: Path = DB_OPTION,
-    as_json: bool = typer.Option(False, "--json", help="Print as JSON (NaN as null)."),
+    db: Path = db_option(),
+    as_json: bool = json_option(JSON_OPTION_HELP),
     n_boot: int = N_BOOT_OPTION,
     floor: str = FLOOR_OPTION,
     target: list[float] = typer.Option([], "--target", help="Also the compute to reach this accuracy (0-1), repeatable."),
@@ -58,14 +51,14 @@ def fit(
     it: a measurement outside that band marks the fit's extrapolations unreliable, and every
     extrapolated figure says that it assumes the law holds.
     """
-    from oomlab.analysis.run_fits import fit_run
+    from oomlab.analysis.run_fitting import fit_run
     from oomlab.report.fit_tables import rich_difficulty_table, rich_fit_table, rich_reach_table
 
     store = open_store(db)
     run_id = store.resolve_run(run_id)
     fits = fit_run(store, run_id, n_boot=n_boot, logistic_floor=_floor(floor), targets=target)
     if as_json:
-        print(json.dumps(fits.to_dict(), indent=2))
+        print_json(fits.to_dict())
         return
     console.print(rich_fit_table(fits))
     console.print(rich_reach_table(fits))
@@ -90,8 +83,8 @@ def compare(
                                        "(default: every non-oracle one)."),
     large_strategy: str = typer.Option("greedy", "--large-strategy", help="The large model's strategy; its "
                                        "cheapest rung is used (pass@1)."),
-    db: Path = DB_OPTION,
-    as_json: bool = typer.Option(False, "--json", help="Print as JSON (NaN as null)."),
+    db: Path = db_option(),
+    as_json: bool = json_option(JSON_OPTION_HELP),
     n_boot: int = N_BOOT_OPTION,
 ) -> None:
     """Compute-matched comparison (Snell et al. 2024, arXiv 2408.03314, §7): at equal total FLOPs
@@ -101,58 +94,22 @@ def compare(
     The smaller model (fewer parameters) spends what the larger one's training and inference cost;
     R sets how heavily the models are used. Training tokens come from the model cards.
     """
-    from oomlab.analysis.compute_matched import ModelSpec, compare_at_matched_flops
-    from oomlab.analysis.curves import run_curves
+    from oomlab.analysis.compare import compare_runs
 
     if train_tokens_a is None or train_tokens_b is None:
         raise ConfigError("give both --train-tokens-a and --train-tokens-b (training tokens from the model cards); "
                           "the FLOPs accounting needs them")
     store = open_store(db)
-    run_a, run_b = store.resolve_run(run_a), store.resolve_run(run_b)
-    if run_a == run_b:
-        raise ConfigError(f"compare needs two different runs; both name {run_a}")
-    infos = {r: store.run(r) for r in (run_a, run_b)}
-    specs = {}
-    for rid, tokens, override in ((run_a, train_tokens_a, params_a), (run_b, train_tokens_b, params_b)):
-        n = override if override is not None else infos[rid].facts.n_params
-        if not n or n <= 0:
-            raise ConfigError(f"run {rid} records no parameter count; give --params-{'a' if rid == run_a else 'b'}")
-        specs[rid] = ModelSpec(f"{infos[rid].model_id.split('@')[0]} ({rid})", float(n), float(tokens))
-    small_id, large_id = (run_a, run_b) if specs[run_a].params <= specs[run_b].params else (run_b, run_a)
-    small_curves = run_curves(store, small_id, n_boot=max(n_boot, 1))
-    large_curves = {c.key: c for c in run_curves(store, large_id, n_boot=max(n_boot, 1))}
-    if large_strategy not in large_curves:
-        raise ConfigError(f"run {large_id} has no strategy '{large_strategy}'; it has {', '.join(large_curves)}")
-    large = large_curves[large_strategy]
-    chosen = [c for c in small_curves if (c.key in strategy if strategy else not c.oracle)]
-    if strategy and len(chosen) != len(set(strategy)):
-        raise ConfigError(f"run {small_id} has strategies {', '.join(c.key for c in small_curves)}")
-    same_problems = [(p["problem_id"], p["reference"]) for p in store.problems(small_id)] == \
-                    [(p["problem_id"], p["reference"]) for p in store.problems(large_id)]
-    large_acc = large.per_problem[:, 0]  # per problem either way: unpaired runs get a two-sample interval
-    rows = []
-    for c in chosen:
-        tokens = [r.tokens for r in c.rungs]
-        for R in (ratio or [0.1, 1.0, 10.0]):
-            entry = {"strategy": c.key, "label": c.label, "oracle": c.oracle}
-            try:
-                res = compare_at_matched_flops(specs[small_id], tokens, c.per_problem, specs[large_id], large_acc,
-                                               large.rungs[0].tokens, ratio=R, n_boot=n_boot, seed=0,
-                                               paired=same_problems)
-            except ConfigError as e:
-                rows.append(entry | {"ratio": R, "refused": str(e)})
-            else:
-                rows.append(entry | res.to_dict() | {"refused": None})
-    out = {"small": {"run_id": small_id, **specs[small_id].__dict__, "train_flops": specs[small_id].train_flops},
-           "large": {"run_id": large_id, **specs[large_id].__dict__, "train_flops": specs[large_id].train_flops,
-                     "strategy": large_strategy, "pass1": float(large.per_problem[:, 0].mean()),
-                     "tokens_per_query": large.rungs[0].tokens},
-           "paired": same_problems, "comparisons": rows}
+    result = compare_runs(store, run_a, run_b, train_tokens_a=train_tokens_a, train_tokens_b=train_tokens_b,
+                          params_a=params_a, params_b=params_b, ratios=ratio, strategies=strategy,
+                          large_strategy=large_strategy, n_boot=n_boot)
+    out = result.to_dict()
     if as_json:
-        _dump(out)
+        print_json(out)
         return
-    t = Table(title=f"[bold]compute-matched[/bold]: {specs[small_id].name} + test-time compute vs "
-                    f"{specs[large_id].name} {large_strategy} ({100 * out['large']['pass1']:.1f}%)",
+    rows, same_problems = out["comparisons"], result.paired
+    t = Table(title=f"[bold]compute-matched[/bold]: {escape(result.small.spec.name)} + test-time compute vs "
+                    f"{escape(result.large.spec.name)} {escape(large_strategy)} ({100 * result.large_pass1:.1f}%)",
               title_justify="left", caption="Snell et al. 2024 §7: equal training + inference FLOPs; R = inference / "
               "pretraining tokens" + ("; paired bootstrap over the same problems" if same_problems else
                                       "; different problems: unpaired two-sample interval (MOVER)")
@@ -183,8 +140,8 @@ def exchange(
     strategy: Optional[str] = typer.Option(None, "--strategy", "-s", help="Strategy whose curve stands for each "
                                            "run (default: the non-oracle one with the most rungs)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also write the two-panel figure (PNG)."),
-    db: Path = DB_OPTION,
-    as_json: bool = typer.Option(False, "--json", help="Print as JSON (NaN as null)."),
+    db: Path = db_option(),
+    as_json: bool = json_option(JSON_OPTION_HELP),
     n_boot: int = N_BOOT_OPTION,
     unit: Optional[str] = UNIT_OPTION,
 ) -> None:
@@ -193,8 +150,9 @@ def exchange(
 
     Test-time compute is FLOPs when every run records model facts; runs in different units are
     refused (--unit tokens counts every run in tokens)."""
-    from oomlab.analysis.exchange_rate import exchange_rate, plot_two_panel
-    from oomlab.analysis.run_fits import exchange_models
+    from oomlab.analysis.exchange_rate import exchange_rate
+    from oomlab.report.exchange_plots import plot_two_panel
+    from oomlab.analysis.run_fitting import exchange_models
 
     if len(train_flops) != len(run_ids):
         raise ConfigError(f"give --train-flops once per run ({len(run_ids)} runs, {len(train_flops)} values)")
@@ -205,7 +163,7 @@ def exchange(
     if plot is not None:
         plot_two_panel(models, str(plot))
     if as_json:
-        _dump(result.to_dict() | {"plot": None if plot is None else str(plot)})
+        print_json(result.to_dict() | {"plot": None if plot is None else str(plot)})
         return
     lo, hi = result.slope_interval
     console.print(f"iso-accuracy slope [bold]{result.slope:.3g}[/bold] [{lo:.3g}, {hi:.3g}] ({result.interval_method}): "
@@ -223,14 +181,14 @@ def report(
                                                   help="One or more runs: ids, unique prefixes or 'latest' "
                                                        "(default: the latest run)."),
     output: Path = typer.Option(Path("report.html"), "-o", "--output", help="HTML file to write."),
-    db: Path = DB_OPTION,
+    db: Path = db_option(),
     n_boot: int = N_BOOT_OPTION,
     floor: str = FLOOR_OPTION,
     train_flops: list[float] = typer.Option([], "--train-flops", help="Training FLOPs of each run's model, in run "
                                             "order: adds the two-panel train/test figure and the exchange rate."),
     strategy: Optional[str] = typer.Option(None, "--strategy", "-s", help="With --train-flops: the strategy whose "
                                            "curve stands for each run."),
-    as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+    as_json: bool = json_option("Print what was written as JSON."),
     unit: Optional[str] = UNIT_OPTION,
 ) -> None:
     """Write one self-contained HTML report: plots inline, per-strategy tables, the books, the fits
@@ -245,6 +203,6 @@ def report(
         raise ConfigError(f"output folder does not exist: {output.parent}")
     output.write_text(html, encoding="utf-8")
     if as_json:
-        _dump({"output": str(output), "bytes": len(html.encode()), **summary})
+        print_json({"output": str(output), "bytes": len(html.encode()), **summary})
         return
     console.print(f"report: [bold]{output}[/bold] ({len(html.encode()) / 1e6:.1f} MB, {summary['figures']} figures)")

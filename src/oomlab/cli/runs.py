@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -10,36 +9,24 @@ import typer
 from rich import box
 from rich.table import Table
 
-from oomlab.cli.app import app, cli_store, console
+from oomlab.cli.app import app
+from oomlab.cli.common import console, db_option, json_option, open_store, print_json, run_argument
 from oomlab.report.waste import waste_line
-from oomlab.store import DEFAULT_DB, Store
-
-RUN_HELP = "Run id, a unique prefix of one, or 'latest' (the default)."
-
-
-def open_store(db: Path) -> Store:
-    """The database a command reads: a missing, damaged or foreign file is one clear line."""
-    return cli_store(db)
-
-
-def run_argument(help: str = RUN_HELP):
-    """The optional RUN argument of every command that reads one run: id, prefix or 'latest'."""
-    return typer.Argument(None, metavar="RUN", help=help, show_default=False)
 
 
 @app.command()
 def runs(
-    db: Path = typer.Option(Path(DEFAULT_DB), "--db", help="SQLite database."),
-    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+    db: Path = db_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """List the runs in the database, oldest first."""
     store = open_store(db)
     rows = store.runs()
     if as_json:
-        print(json.dumps([{"id": r.id, "created_at": r.created_at, "status": r.status, "task": r.task,
-                           "model_id": r.model_id, "strategies": r.config.get("strategies"), "n": r.config.get("n"),
-                           "problems": r.config.get("problems"), "samples_drawn": r.samples_drawn,
-                           "samples_reused": r.samples_reused} for r in rows], indent=2))
+        print_json([{"id": r.id, "created_at": r.created_at, "status": r.status, "task": r.task,
+                     "model_id": r.model_id, "strategies": r.config.get("strategies"), "n": r.config.get("n"),
+                     "problems": r.config.get("problems"), "samples_drawn": r.samples_drawn,
+                     "samples_reused": r.samples_reused} for r in rows])
         return
     models = {r.model_id.split("@")[0] for r in rows}
     one_model = len(models) == 1
@@ -69,8 +56,8 @@ def runs(
 @app.command()
 def show(
     run_id: Optional[str] = run_argument(),
-    db: Path = typer.Option(Path(DEFAULT_DB), "--db", help="SQLite database."),
-    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+    db: Path = db_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Print a run's tables again (accuracy ± CI and cost per rung, per strategy)."""
     from oomlab.analysis.curves import run_curves
@@ -83,10 +70,10 @@ def show(
     covered, total = store.coverage(run_id)
     waste = store.waste(run_id)
     if as_json:
-        print(json.dumps({"run_id": run_id, "status": info.status, "complete": info.finished,
-                          "problems_covered": covered, "problems": total, "energy_method": info.energy_method,
-                          "totals": store.run_totals(run_id).__dict__, "waste": waste.__dict__,
-                          "curves": [c.to_dict() for c in curves]}, indent=2))
+        print_json({"run_id": run_id, "status": info.status, "complete": info.finished,
+                    "problems_covered": covered, "problems": total, "energy_method": info.energy_method,
+                    "totals": store.run_totals(run_id).__dict__, "waste": waste.__dict__,
+                    "curves": [c.to_dict() for c in curves]})
         return
     if not info.finished:
         console.print(f"[yellow]run {run_id} is incomplete ({info.status}): it covers {covered} of {total} problems "
@@ -101,7 +88,7 @@ def show(
 def plot(
     run_id: Optional[str] = run_argument(),
     output: Path = typer.Option(Path("curve.png"), "-o", "--output", help="PNG (or PDF/SVG) to write."),
-    db: Path = typer.Option(Path(DEFAULT_DB), "--db", help="SQLite database."),
+    db: Path = db_option(),
 ) -> None:
     """Accuracy vs log10 FLOPs per problem: one line per strategy, oracle lines dashed, 95% CI bands."""
     from oomlab.analysis.curves import run_curves

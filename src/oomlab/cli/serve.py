@@ -8,9 +8,9 @@ from typing import Any, Optional
 
 import typer
 
-from oomlab.cli.app import app, console, err_console
+from oomlab.cli.app import app
+from oomlab.cli.common import console, db_option, err_console
 from oomlab.errors import ConfigError, OomlabError
-from oomlab.store import DEFAULT_DB
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -48,7 +48,7 @@ def _bind(host: str, port: int) -> socket.socket:
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (127.0.0.1: this machine only)."),
     port: int = typer.Option(8000, "--port", help="Port (0: any free one; the banner says which)."),
-    db: Path = typer.Option(Path(DEFAULT_DB), "--db", help="SQLite database: every served sample lands here (one run per session)."),
+    db: Path = db_option("SQLite database: every served sample lands here (one run per session)."),
     backend: str = typer.Option("llamacpp", "--backend", "-b", help="llamacpp (embedded, default) or openai (an upstream OpenAI-compatible server)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="llamacpp: a GGUF path (default: embedded Gemma 3 270M); openai: the upstream model name."),
     base_url: Optional[list[str]] = typer.Option(None, "--base-url", help="openai backend: upstream URL, e.g. http://127.0.0.1:8080/v1; repeat it for several endpoints of one model."),

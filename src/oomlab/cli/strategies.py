@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
-import typer
 from rich.table import Table
 
-from oomlab.cli.app import app, console
+from oomlab.cli.app import app
+from oomlab.cli.common import console, json_option, print_json
 
 
 @app.command()
-def strategies(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+def strategies(as_json: bool = json_option()) -> None:
     """List every registered strategy (its budget knob and how its ladder is run) and every scorer."""
     from oomlab.scorers import SCORERS
     from oomlab.strategies import STRATEGIES, DrawStrategy
@@ -24,7 +22,7 @@ def strategies(as_json: bool = typer.Option(False, "--json", help="Print as JSON
     scorers = [{"name": name, "oracle": bool(cls.oracle), "description": cls.description}
                for name, cls in SCORERS.items()]
     if as_json:
-        print(json.dumps({"strategies": rows, "scorers": scorers}, indent=2))
+        print_json({"strategies": rows, "scorers": scorers})
         return
     t = Table(title="strategies", caption="one draw: every rung estimated exactly from one draw of N samples; "
               "re-run per rung: each rung is run for real with its own budget")

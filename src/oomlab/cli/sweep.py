@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 import tomllib
 from dataclasses import fields
@@ -10,15 +9,22 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from oomlab.cli.app import app, cli_store, console, err_console
+from oomlab.caps import Caps
+from oomlab.cli.app import app
+from oomlab.cli.common import console, db_option, err_console, json_option, open_store, print_json
 from oomlab.errors import ConfigError, DatasetError
 from oomlab.ledger import LedgerTotals
 from oomlab.report.waste import waste_line
-from oomlab.store import DEFAULT_DB, RunBusy
+from oomlab.store import RunBusy
 from oomlab.sweep import Sweep, SweepConfig, check_fields, parse_ladder, parse_spec
 from oomlab.tasks.base import create_task
+
+
+CAP_HELP = ("The sweep stops drawing when its books reach the cap; rerun with --resume and a higher cap to "
+            "continue.")
 
 
 def load_config_file(path: Path) -> dict[str, Any]:
@@ -94,8 +100,11 @@ def fit_problems(config: SweepConfig) -> None:
 
 def run_and_report(config: SweepConfig, db: Path, plot: Optional[Path], as_json: bool, resume: Optional[str] = None,
                    wait: bool = True, executor: str = "local", ray_address: Optional[str] = None,
-                   workers: Optional[int] = None) -> str:
-    store = cli_store(db, create=True)
+                   workers: Optional[int] = None, caps: Caps | None = None) -> str:
+    """Run `config` into the database at `db` and print (or, with `as_json`, dump) its curves and books.
+
+    `caps` bound the whole sweep's books: it stops drawing when one is reached, and says which."""
+    store = open_store(db, create=True)
     if resume is not None:
         resume = store.resolve_run(resume)
         if store.run(resume).finished:  # said before the model loads
@@ -112,7 +121,7 @@ def run_and_report(config: SweepConfig, db: Path, plot: Optional[Path], as_json:
             # the run keeps the inner backend's name and model id: it resumes with or without Ray
             backend = executor_backend(executor, config.backend, config.backend_options, address=ray_address,
                                        workers=workers)
-        sweep = Sweep(config, store, backend=backend)
+        sweep = Sweep(config, store, backend=backend, caps=caps or None)
     if not as_json:
         console.print(f"model [bold]{sweep.backend.model_id}[/bold] · task [bold]{config.task}[/bold] · "
                       f"N={config.n} · {config.problems} problems · energy {sweep.meter.method}")
@@ -152,13 +161,13 @@ def run_and_report(config: SweepConfig, db: Path, plot: Optional[Path], as_json:
                                 energy_note=f"energy {info.energy_method}")
     if as_json:
         totals = store.run_totals(result.run_id)
-        print(json.dumps({"run_id": result.run_id, "resumed": result.resumed, "samples_drawn": result.drawn,
-                          "samples_reused": result.reused, "run_samples_drawn": info.samples_drawn,
-                          "run_samples_reused": info.samples_reused, "waste": store.waste(result.run_id).__dict__,
-                          "dead_endpoints": [{"url": u, "error": e} for u, e in getattr(sweep.backend, "dead_endpoints", [])],
-                          "plot": str(plot_path) if plot_path else None,
-                          "totals": totals.__dict__ | {"energy_method": info.energy_method},
-                          "curves": [c.to_dict() for c in curves]}, indent=2))
+        print_json({"run_id": result.run_id, "resumed": result.resumed, "samples_drawn": result.drawn,
+                    "samples_reused": result.reused, "run_samples_drawn": info.samples_drawn,
+                    "run_samples_reused": info.samples_reused, "waste": store.waste(result.run_id).__dict__,
+                    "dead_endpoints": [{"url": u, "error": e} for u, e in getattr(sweep.backend, "dead_endpoints", [])],
+                    "plot": str(plot_path) if plot_path else None, "stopped_by": result.stopped_by,
+                    "totals": totals.__dict__ | {"energy_method": info.energy_method},
+                    "curves": [c.to_dict() for c in curves]})
         return result.run_id
     for c in curves:
         console.print(curve_table(c, info.energy_method))
@@ -174,6 +183,8 @@ def run_and_report(config: SweepConfig, db: Path, plot: Optional[Path], as_json:
     )
     if plot_path:
         console.print(f"plot: [bold]{plot_path}[/bold]")
+    if result.stopped_by:
+        console.print(f"[yellow]{escape(result.stopped_by)}[/yellow]", highlight=False, soft_wrap=True)
     return result.run_id
 
 
@@ -219,11 +230,15 @@ def sweep(
     usd_per_m_completion: Optional[float] = typer.Option(None, help="Dollars per million completion tokens."),
     tdp_watts: Optional[float] = typer.Option(None, help="Device TDP for the energy estimate when no counter is readable (50% of it is charged)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="A sweep as YAML or TOML; flags override it."),
-    db: Path = typer.Option(Path(DEFAULT_DB), "--db", help="SQLite database (created if missing)."),
+    db: Path = db_option("SQLite database (created if missing)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also write the accuracy-vs-FLOPs plot here."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue this run: its id, a unique prefix of one, or 'latest' (an unfinished identical sweep is resumed automatically)."),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="If another live process is writing this run: wait for it (default), or stop with one line."),
-    as_json: bool = typer.Option(False, "--json", help="Print results as JSON."),
+    max_tokens: Optional[float] = typer.Option(None, "--max-tokens", help="Cap on the sweep's tokens (prompt + completion). " + CAP_HELP),
+    max_usd: Optional[float] = typer.Option(None, "--max-usd", help="Cap on the sweep's dollars at the configured price. " + CAP_HELP),
+    max_flops: Optional[float] = typer.Option(None, "--max-flops", help="Cap on the sweep's FLOPs (needs model facts). " + CAP_HELP),
+    max_joules: Optional[float] = typer.Option(None, "--max-joules", help="Cap on the sweep's energy, joules. " + CAP_HELP),
+    as_json: bool = json_option("Print results as JSON."),
 ) -> None:
     """Run a sweep: strategies × budget ladder on a task; print a table per strategy and the run id.
 
@@ -248,15 +263,16 @@ def sweep(
         bopts["base_url"] = base_url[0] if len(base_url) == 1 else list(base_url)
     cfg = SweepConfig(**data)
     cfg.validate()  # every setting and option, before the dataset is read or the model loads
+    caps = Caps(tokens=max_tokens, usd=max_usd, flops=max_flops, joules=max_joules)
     fit_problems(cfg)
     if plot is None and not as_json:
         plot = Path(f"oomlab-{cfg.task}.png")
-    run_and_report(cfg, db, plot, as_json, resume, wait, executor, ray_address, workers)
+    run_and_report(cfg, db, plot, as_json, resume, wait, executor, ray_address, workers, caps=caps)
 
 
 @app.command()
 def demo(
-    db: Path = typer.Option(Path(DEFAULT_DB), "--db", help="SQLite database (created if missing)."),
+    db: Path = db_option("SQLite database (created if missing)."),
     plot: Path = typer.Option(Path("oomlab-demo.png"), "--plot", help="Where to write the plot."),
     problems: int = typer.Option(100, "--problems", "-p", help="Number of arithmetic problems."),
     n: int = typer.Option(16, "--n", "-n", help="Samples per problem."),

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import typer
 
-from oomlab.cli.app import app, console
-from oomlab.cli.runs import open_store, run_argument
+from oomlab.cli.app import app
+from oomlab.cli.common import console, db_option, open_store, run_argument
 from oomlab.errors import OomlabError
-from oomlab.store import DEFAULT_DB, AttemptRow
+from oomlab.store import AttemptRow
 
 
 def pick_attempt(attempts: list[AttemptRow], strategy: str, problem: int, budget: int | None) -> AttemptRow:
@@ -44,7 +44,7 @@ def trace(
     strategy: str = typer.Option(..., "--strategy", "-s", help="Strategy key as the run lists it, e.g. mcts."),
     budget: int | None = typer.Option(None, "--budget", "-b", help="Budget rung; default the largest one run."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the JSON here instead of printing it."),
-    db: Path = typer.Option(Path(DEFAULT_DB), "--db", help="SQLite database."),
+    db: Path = db_option(),
 ) -> None:
     """Export the search tree of one attempt as JSON: every node's step text, score, visits and depth,
     and the path of the final answer (`chosen`). Trees come from the search strategies: beam, tot, mcts.

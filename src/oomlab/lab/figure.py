@@ -80,9 +80,10 @@ def plot_two_panel(points: list[LabPoint], out: str | Path, strategies: list[tup
                    mfc=colour if p.format == primary else "white")
     right.set_xscale("log")
     right.set_xlabel("test-time compute (FLOPs per problem)")
-    right.set_title(f"accuracy vs test-time compute per model ({strategies[0][1] if strategies else 'greedy'} "
-                    f"k=1…n, {primary} solid; ◆/□ greedy)", fontsize=10)
-    right.legend(fontsize=6.5, loc="lower right", ncol=2, title="format, training FLOPs", title_fontsize=7)
+    right.set_title(f"accuracy vs test-time compute per model\n({strategies[0][1] if strategies else 'greedy'} "
+                    f"k=1…n; {primary} solid, others dashed; ◆/□ greedy)", fontsize=10)
+    right.legend(fontsize=6.5, loc="lower right", ncol=2, title="format, training FLOPs", title_fontsize=7,
+                 handlelength=3.5)
     for ax in (left, right):
         ax.grid(True, which="both", alpha=0.25)
         ax.set_ylim(-2, 102)

@@ -18,7 +18,7 @@ from oomlab.errors import ConfigError
 from oomlab.lab.data import row_tokens_for
 from oomlab.lab.model import GPTConfig, training_flops
 from oomlab.lab.train import TrainSpec
-from oomlab.tasks.base import create_task
+from oomlab.tasks.base import TASKS, create_task
 
 # (d_model, n_layer) from small to large; heads of 16 dims up to d=64, then of 32.
 SHAPES: tuple[tuple[int, int], ...] = (
@@ -67,11 +67,20 @@ class Ladder:
     def with_options(self, **changes: Any) -> Ladder:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+    @property
+    def reference_free(self) -> bool:
+        """True when the task's checker reads only the problem (`Task.reference_free_check`): a deployable verifier."""
+        return bool(TASKS.get(self.task).reference_free_check)
+
     def strategies(self) -> list[str]:
-        """Greedy, and three selectors over one shared draw at the ladder's temperature (one is the oracle)."""
+        """Greedy, and selectors over one shared draw at the ladder's temperature: majority, best-of-n by the
+        model's confidence, by the task's checker where it reads only the problem (`check`: deployable), and by
+        the oracle (coverage)."""
         t = self.temperature
-        return ["greedy", f"majority:temperature={t}", f"best-of-n:scorer=logprob,temperature={t}",
-                f"best-of-n:scorer=oracle,temperature={t}"]
+        out = ["greedy", f"majority:temperature={t}", f"best-of-n:scorer=logprob,temperature={t}"]
+        if self.reference_free:
+            out.append(f"best-of-n:scorer=check,temperature={t}")
+        return out + [f"best-of-n:scorer=oracle,temperature={t}"]
 
     def specs(self) -> list[tuple[float, str, int, TrainSpec]]:
         """(budget, format, seed, spec) for every training run, cheapest first."""

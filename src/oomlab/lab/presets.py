@@ -1,16 +1,31 @@
-"""The lab's ladders: `cpu` (the default), `cpu-chain`, `gpu` (with --device cuda) and `tiny` (the tests').
+"""The lab's ladders: `cpu` (the default), `cpu-sum`, `cpu-chain`, `gpu` (--device cuda), `tiny`, `tiny-countdown`.
 
 Picked by measuring on the shared 2-core CPU (one training seed per point; see README, "The lab"):
 
-- `cpu`, lab-sum (2-5 two-digit numbers, zero-padded, digits reversed as in Lee et al. 2023,
-  arXiv 2307.03381): greedy accuracy of the direct format climbs through the ladder, 1.0% at 3e10
-  FLOPs to 96.5% at 3e12, so neighbouring models' test-time curves overlap and the exchange rate
-  has points. The scratchpad format learns later (50% at 1e12).
+- `cpu`, lab-countdown (3-4 digits and a target, + - * left to right; any valid chain counts):
+  verifying an answer is easier than finding one, so best-of-n with the task's own checker (the
+  `check` scorer: it reads the problem, never the reference) is deployable. Measured (one command,
+  24 min under a load average of 1-7, the job getting one core's worth of CPU; 1,464 CPU-seconds,
+  so an estimated 12-13 min on 2 idle cores, not measured): direct greedy 9.0% at 3e10 FLOPs to
+  55.3% at 1e13 (short of 70%); best-of-n[check]@16 lifts every model, +17.3 points [+12.7, +22.3] at 3e10 and +41.3
+  [+35.7, +47.0] at 1e11; the exchange rate along its iso-accuracy lines is finite, slope +0.19
+  [+0.15, +0.21] (55 points): a 10× larger training budget needs 1.5× more test-time FLOPs for the
+  same accuracy, not fewer. On levels 3-5 instead (ladder 3e10-3e12, 150 problems) greedy reached
+  only 35% at 3e12; with the digits in a fixed order (`ordered`) 29% at 1e12.
+  Temperature: at T = 0.8 instead of 1.0 (same models, direct) best-of-n[check]@16 lifted the
+  3e10 model by +21.7 points [+17.0, +26.3] (vs +17.3) and the 1e13 one by +36.7 (vs +37.0), slope
+  +0.20 [+0.17, +0.23]: within each other's intervals, so the ladder keeps T = 1.0.
+- `cpu-sum`, lab-sum (2-5 two-digit numbers, zero-padded, digits reversed as in Lee et al. 2023,
+  arXiv 2307.03381), the default before lab-countdown: greedy accuracy of the direct format climbs
+  through the ladder, 1.0% at 3e10 FLOPs to 96.5% at 3e12. But checking a sum means computing it,
+  so no deployable verifier exists: majority@16 and best-of-n[logprob]@16 stay at or below greedy
+  on every model, at T = 1.0 and at T = 0.6 alike (majority@16 − greedy on the 1e11 model: −3.4
+  and −3.1 points), and the exchange rate along majority's lines has at most 2 points.
 - `cpu-chain`, lab-chain (2-6 operations mod 7): the direct format never leaves chance, the
   scratchpad jumps from chance (3e11) to 61% (1e12) and 100% (3e12): chain of thought is worth more
   than the ladder can price, but no two models' curves overlap.
 
-Both keep Hoffmann et al.'s tokens ≈ 20 × parameters: on lab-chain at 1e12 FLOPs the scratchpad
+All keep Hoffmann et al.'s tokens ≈ 20 × parameters: on lab-chain at 1e12 FLOPs the scratchpad
 model reached 24% greedy at 55k parameters (≈ 55 tokens per parameter), 60% at 99k (≈ 17) and
 20% at 332k (≈ 3).
 """
@@ -20,6 +35,7 @@ from __future__ import annotations
 from oomlab.lab.ladder import Ladder
 
 SUM = {"min_operands": 2, "max_operands": 5, "digits": 2, "padded": True, "reverse": True}
+COUNTDOWN = {"min_numbers": 3, "max_numbers": 4}
 CHAIN = {"modulus": 7, "min_ops": 2, "max_ops": 6, "ops": "+-*", "aligned": True}
 
 PRESETS: dict[str, Ladder] = {
@@ -28,8 +44,19 @@ PRESETS: dict[str, Ladder] = {
         tokens_per_param=20.0, rows=16, lr=5e-3, problems=24, n=4, temperature=1.0,
         shapes=((8, 1), (12, 1), (16, 1), (24, 1), (32, 1)),
         note="seconds on one core; exercises every part, measures nothing worth quoting"),
+    "tiny-countdown": Ladder(
+        name="tiny-countdown", budgets=(1e8, 3e8, 1e9), formats=("direct",), primary="direct", task="lab-countdown",
+        task_options={"min_numbers": 3, "max_numbers": 3}, tokens_per_param=20.0, rows=16, lr=5e-3, problems=24, n=4,
+        temperature=1.0, shapes=((8, 1), (12, 1), (16, 1), (24, 1), (32, 1)),
+        note="seconds on one core; exercises the check scorer's path (best-of-n by a verifier that reads the "
+             "problem), measures nothing worth quoting"),
     "cpu": Ladder(
-        name="cpu", budgets=(3e10, 1e11, 3e11, 5e11, 1e12, 3e12), task="lab-sum", task_options=SUM,
+        name="cpu", budgets=(3e10, 1e11, 3e11, 1e12, 3e12, 1e13), task="lab-countdown", task_options=COUNTDOWN,
+        primary="direct", tokens_per_param=20.0, rows=32, lr=2e-3, problems=300, n=16, temperature=1.0,
+        note="measured: 24 minutes in one command under a load average of 1-7 (1,464 CPU-seconds: an "
+             "estimated 12-13 minutes on 2 idle cores); greedy 9% → 55%, best-of-n[check]@16 26% → 92%"),
+    "cpu-sum": Ladder(
+        name="cpu-sum", budgets=(3e10, 1e11, 3e11, 5e11, 1e12, 3e12), task="lab-sum", task_options=SUM,
         primary="direct", tokens_per_param=20.0, rows=32, lr=2e-3, problems=400, n=16, temperature=1.0,
         note="measured: 12.4 minutes in one command on the 2-core machine (2 threads, load average 0.8-1.9)"),
     "cpu-chain": Ladder(

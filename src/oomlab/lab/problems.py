@@ -93,14 +93,19 @@ class LabTask(Task):
         """The bare problem: a lab model is trained on this format, so it needs no examples."""
         return problem.inputs["prompt"]
 
-    def extract(self, text: str) -> str | None:
-        """Direct: the whole completion as an integer. Chain of thought: the integer after the last ';'."""
+    def final_text(self, text: str) -> str | None:
+        """The answer's text: direct, the line; chain of thought, what follows the line's last ';' (None: no ';')."""
         line = text.split(EOS, 1)[0]
         if self.format == "cot":
             if ";" not in line:
                 return None
             line = line.rsplit(";", 1)[1]
-        return str(int(line)) if line.isdigit() else None
+        return line
+
+    def extract(self, text: str) -> str | None:
+        """Direct: the whole completion as an integer. Chain of thought: the integer after the last ';'."""
+        line = self.final_text(text)
+        return str(int(line)) if line is not None and line.isdigit() else None
 
     def sampling(self) -> SamplingParams:
         """Stop at the end of the answer; room for the longest answer of any level."""

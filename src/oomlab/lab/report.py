@@ -16,7 +16,7 @@ from pathlib import Path
 from oomlab import __version__
 from oomlab.lab.exchange import BASELINE
 from oomlab.lab.figure import plot_losses, plot_two_panel
-from oomlab.lab.run import LabResult, _key, summary
+from oomlab.lab.run import CHECK_LABEL, LabResult, strategy_key, summary
 from oomlab.lab.summary import budget_text
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:0 auto;padding:1.5em;color:#1b1b1b;line-height:1.4}
@@ -46,10 +46,20 @@ def _table(header: list[str], rows: list[list[str]], classes: list[str] | None =
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def figure_strategies(result: LabResult) -> list[tuple[str, str]]:
+def figure_strategies(result: LabResult, figure: bool = False) -> list[tuple[str, str]]:
+    """(stored key, label) of the sampled strategies shown, the exchange rate's first (the figure's right panel).
+
+    Where the task's checker reads only the problem, best-of-n[check] leads; the oracle's curve is then
+    the same curve (the checker is exact), so the figure leaves it out and the tables keep it.
+    """
     pts = result.points
-    return [(_key(pts, "majority"), "majority"), (_key(pts, "best-of-n"), "best-of-n[logprob]"),
-            (_key(pts, "best-of-n", "oracle"), "pass")]
+    out = [(strategy_key(pts, "majority"), "majority"), (strategy_key(pts, "best-of-n"), "best-of-n[logprob]")]
+    check = [k for k in pts[0].curves if k.startswith("best-of-n:") and "scorer=check" in k]
+    if check:
+        out.insert(0, (check[0], "best-of-n[check]" if figure else CHECK_LABEL))
+    if not (check and figure):
+        out.append((strategy_key(pts, "best-of-n", "oracle"), "pass"))
+    return out
 
 
 def write_report(result: LabResult, out_dir: str | Path) -> dict[str, Path]:
@@ -61,12 +71,14 @@ def write_report(result: LabResult, out_dir: str | Path) -> dict[str, Path]:
     from oomlab.tasks.base import create_task
 
     chance = getattr(create_task(ladder.task, **ladder.task_options), "chance", 0.0)
-    paths = {"figure": plot_two_panel(result.points, out / "figure.png", figure_strategies(result),
+    paths = {"figure": plot_two_panel(result.points, out / "figure.png", figure_strategies(result, figure=True),
                                       title=f"oomlab lab · {ladder.task} · ladder '{ladder.name}' · "
-                                            f"{ladder.problems} held-out problems, n={ladder.n}, T={ladder.temperature}",
+                                            f"{ladder.problems} held-out problems, n={ladder.n}, T={ladder.temperature}"
+                                            + ("\ncheck = the task's checker: reads the problem, not the answer "
+                                               "(deployable, no oracle)" if ladder.reference_free else ""),
                                       chance=chance, primary=result.primary),
              "losses": plot_losses(result.entries, out / "losses.png")}
-    from oomlab.analysis.exchange_rate import plot_iso_accuracy
+    from oomlab.report.exchange_plots import plot_iso_accuracy
 
     for fmt, er in result.exchange.items():
         if not isinstance(er, str):
@@ -108,8 +120,14 @@ def write_report(result: LabResult, out_dir: str | Path) -> dict[str, Path]:
     guess = (f" With {1 / result.chance:.0f} possible answers a pure guesser has pass@{ladder.n} = "
              f"{100 * (1 - (1 - result.chance) ** ladder.n):.1f}%." if result.chance else "")
     parts.append("<p class='note'>95% intervals: Wilson for a 0/1 column (greedy), percentile bootstrap over "
-                 f"problems otherwise. pass = best-of-n with the oracle scorer (coverage).{escape(guess)}</p>")
+                 f"problems otherwise. pass = best-of-n with the oracle scorer (coverage).{escape(guess)}"
+                 + (" best-of-n[check] selects by the task's own checker, which reads the problem (its numbers "
+                    "and target) and never the reference answer: a deployable verifier; being exact, it picks "
+                    "a correct sample whenever the draw has one, so its curve is the oracle's, bought without "
+                    "one." if ladder.reference_free else "") + "</p>")
     parts.append("<h2>Exchange rate</h2>")
+    parts.append(f"<p class='note'>Along iso-accuracy lines of {escape(result.exchange_label or 'majority')} "
+                 "(the deployable strategy the ladder leads with; never an oracle).</p>")
     for fmt, er in result.exchange.items():
         if isinstance(er, str):
             parts.append(f"<p class='beyond'>{escape(fmt)}: {escape(er)}</p>")

@@ -8,7 +8,7 @@ where it stopped, and a finished one re-renders its report in seconds.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -74,6 +74,8 @@ class LabResult:
     lifts: list[Lift] = field(default_factory=list)
     bounds: dict[str, list[RateBound]] = field(default_factory=dict)  # format -> lower bounds on the rate
     chance: float = 0.0  # the task's accuracy of a uniform guess
+    exchange_key: str = ""  # the stored strategy key whose iso-accuracy lines give the exchange rate
+    exchange_label: str = ""  # ... and its label
 
     @property
     def primary(self) -> str:
@@ -132,24 +134,26 @@ def analyse(ladder: Ladder, entries: list[dict[str, Any]], points: list[LabPoint
 
     result = LabResult(ladder, entries, points)
     sampled = [k for k in ladder.strategies() if k != BASELINE]
+    key = exchange_key(points)
+    result.exchange_key, result.exchange_label = key, short_label(key, False)
     budgets = sorted({p.budget for p in points})
     chance = getattr(create_task(ladder.task, **ladder.task_options), "chance", 0.0)
     floor = chance + CHANCE_MARGIN
     result.chance = chance
     for fmt in ladder.formats:
         try:
-            result.exchange[fmt] = exchange(points, fmt, _key(points, "majority"), n_boot=n_boot,
+            result.exchange[fmt] = exchange(points, fmt, key, n_boot=n_boot,
                                             targets=iso_targets(chance, CHANCE_MARGIN))
         except FitError as e:
             result.exchange[fmt] = f"refused: {e}"
-        result.bounds[fmt] = rate_bounds(points, fmt, _key(points, "majority"), floor)
+        result.bounds[fmt] = rate_bounds(points, fmt, key, floor)
     for fmt in ladder.formats:
         base = rungs_of(points, fmt, BASELINE)
         if len(base) < 2:
             continue
         greedy_flops = {p.name: p.curve(BASELINE).test_flops[0] for p in points if p.format == fmt}
         for spec_key in sampled:
-            key = _key(points, spec_key.split(":")[0], spec_key)
+            key = strategy_key(points, spec_key.split(":")[0], spec_key)
             curve0 = next(p for p in points if p.format == fmt).curve(key)
             for j, k in enumerate(curve0.ks):
                 if k not in (1, 4, ladder.n) and j != len(curve0.ks) - 1:
@@ -163,8 +167,8 @@ def analyse(ladder: Ladder, entries: list[dict[str, Any]], points: list[LabPoint
                     n_boot=n_boot, floor=floor)
         for p in points:
             if p.format == fmt and p.seed == min(ladder.seeds):
-                result.lifts.extend(lift(p, _key(points, name)) for name in ("majority", "best-of-n"))
-                result.lifts.append(lift(p, _key(points, "best-of-n", "oracle")))
+                for key in deployable_keys(points) + [strategy_key(points, "best-of-n", "oracle")]:
+                    result.lifts.append(replace(lift(p, key), strategy=short_label(key, p.curve(key).oracle)))
     if "cot" in ladder.formats and "direct" in ladder.formats:
         base, treated = rungs_of(points, "direct", BASELINE), rungs_of(points, "cot", BASELINE)
         direct_cost = {p.budget: p.curve(BASELINE).test_flops[0] for p in points if p.format == "direct"}
@@ -176,16 +180,41 @@ def analyse(ladder: Ladder, entries: list[dict[str, Any]], points: list[LabPoint
     return result
 
 
+CHECK_LABEL = "best-of-n[check (reads the problem, not the answer)]"
+
+
 def short_label(key: str, oracle: bool) -> str:
-    """'best-of-n:scorer=logprob,temperature=1.0' -> 'best-of-n[logprob]'; oracles say so."""
+    """'best-of-n:scorer=logprob,temperature=1.0' -> 'best-of-n[logprob]'; oracles say so, and the task's
+    reference-free checker says what it reads."""
     from oomlab.sweep import parse_spec
 
     name, options = parse_spec(key)
+    if name == "best-of-n" and options.get("scorer") == "check":
+        return CHECK_LABEL
     label = f"{name}[{options['scorer']}]" if "scorer" in options else name
     return f"{label} (oracle)" if oracle else label
 
 
-def _key(points: list[LabPoint], name: str, contains: str = "") -> str:
+def deployable_keys(points: list[LabPoint]) -> list[str]:
+    """The stored keys of the sampled strategies that read no reference: majority, best-of-n[logprob] and,
+    where the task's checker reads only the problem, best-of-n[check]."""
+    keys = [strategy_key(points, "majority"), strategy_key(points, "best-of-n", "scorer=logprob")]
+    return keys + [k for k in points[0].curves if k.startswith("best-of-n:") and "scorer=check" in k]
+
+
+def exchange_key(points: list[LabPoint]) -> str:
+    """The strategy whose iso-accuracy lines give the exchange rate: the best deployable one the ladder has.
+
+    Best-of-n[check] where the task's checker reads only the problem (exact, so its curve climbs with
+    every sample: the lines of the most test-time compute a deployed system can use); else majority
+    voting. Never an oracle: an exchange rate read off coverage would price what no deployed system
+    buys.
+    """
+    check = [k for k in deployable_keys(points) if "scorer=check" in k]
+    return check[0] if check else strategy_key(points, "majority")
+
+
+def strategy_key(points: list[LabPoint], name: str, contains: str = "") -> str:
     """The stored strategy key of `name` (the first with `contains` in it; best-of-n: the non-oracle one)."""
     keys = list(points[0].curves)
     for k in keys:
@@ -193,7 +222,7 @@ def _key(points: list[LabPoint], name: str, contains: str = "") -> str:
             continue
         if contains and contains not in k:
             continue
-        if not contains and name == "best-of-n" and "oracle" in k:
+        if not contains and name == "best-of-n" and ("oracle" in k or "scorer=check" in k):
             continue
         return k
     raise KeyError(f"no strategy {name!r} ({contains}) among {keys}")
@@ -224,5 +253,8 @@ def summary(result: LabResult) -> dict[str, Any]:
         "gains": {k: [g.as_dict() for g in v] for k, v in result.gains.items()},
         "lifts": [lf.as_dict() for lf in result.lifts],
         "chance": result.chance,
+        "exchange_strategy": {"key": result.exchange_key, "label": result.exchange_label,
+                              "why": "the exchange rate is read along iso-accuracy lines of this deployable "
+                                     "strategy's curves (no oracle)"},
         "label": f"measured on the lab task ({ladder.task}, ladder '{ladder.name}')",
     }

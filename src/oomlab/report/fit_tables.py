@@ -6,30 +6,21 @@ numbers in the same way.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from rich.markup import escape
 from rich.table import Table
 
-from oomlab.analysis.run_fits import ORACLE_NOTE, RunFits
+from oomlab.analysis.run_fitting import ORACLE_NOTE, RunFits
+from oomlab.numbers import interval, percent, sig
 
 
-def fmt(v: float | None, digits: int = 4) -> str:
-    """A number as both outputs print it: `digits` significant figures, n/a for missing."""
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "n/a"
-    return f"{v:.{digits}g}"
+FIT_DIGITS = 4  # significant figures of a fitted number, in both outputs
 
 
-def fmt_pct(v: float | None) -> str:
-    return "n/a" if v is None or not math.isfinite(v) else f"{100 * v:.1f}%"
-
-
-def fmt_interval(iv) -> str:
-    if not iv or any(x is None for x in iv):
-        return ""
-    return f"[{fmt(iv[0], 3)}, {fmt(iv[1], 3)}]"
+def fmt(v: float | None, digits: int = FIT_DIGITS) -> str:
+    """A fitted number as both outputs print it: `digits` significant figures, n/a for missing."""
+    return sig(v, digits)
 
 
 @dataclass(frozen=True)
@@ -68,7 +59,7 @@ def fit_rows(fits: RunFits) -> list[FitRow]:
                 rows.append(FitRow(s.strategy, s.label, s.oracle, law.law, law.x_axis, (), "", "", law.refused))
                 continue
             f = law.fit
-            params = tuple((name, fmt(v), fmt_interval(f["intervals"].get(name))) for name, v in f["params"].items())
+            params = tuple((name, fmt(v), interval(f["intervals"].get(name))) for name, v in f["params"].items())
             params += tuple((name, f"{fmt(v)} (fixed)", "") for name, v in f["fixed"].items())
             gof = f["goodness_of_fit"]
             check = f["holdout_check"]
@@ -83,8 +74,8 @@ def reach_rows(fits: RunFits) -> list[ReachRow]:
         for law in s.laws:
             unit = "samples" if law.law == "coverage" else fits.compute_unit
             for r in law.reach:
-                value = "" if r.refused else f"{fmt(r.compute, 3)} {fmt_interval((r.lo, r.hi))} {unit}".replace("  ", " ")
-                rows.append(ReachRow(s.label, s.oracle, law.law, fmt_pct(r.target), r.basis, value, r.refused,
+                value = "" if r.refused else f"{fmt(r.compute, 3)} {interval((r.lo, r.hi))} {unit}".replace("  ", " ")
+                rows.append(ReachRow(s.label, s.oracle, law.law, percent(r.target), r.basis, value, r.refused,
                                      r.extrapolation, r.note))
     return rows
 
@@ -110,12 +101,12 @@ def difficulty_table_rows(fits: RunFits) -> tuple[list[str], list[list[str]]]:
         cells = [fmt(budget, 3)]
         for b in range(len(labels)):
             c = d["per_bin"][b][j]
-            cells.append(f"{rung_name(fits, c['strategy'], c['rung'])} · {fmt_pct(c['accuracy'])}")
+            cells.append(f"{rung_name(fits, c['strategy'], c['rung'])} · {percent(c['accuracy'])}")
         single = d["best_single"][j]
         gain = d["gain"][j]
         saving = d["compute_savings"][j]
-        cells += [fmt_pct(d["oracle_binned_accuracy"][j]),
-                  f"{rung_name(fits, single['strategy'], single['rung'])} · {fmt_pct(single['accuracy'])}",
+        cells += [percent(d["oracle_binned_accuracy"][j]),
+                  f"{rung_name(fits, single['strategy'], single['rung'])} · {percent(single['accuracy'])}",
                   "n/a" if gain is None else f"{100 * gain:+.1f} pts",
                   "n/a" if saving is None else f"{saving:.2f}×"]
         rows.append(cells)

@@ -1,7 +1,7 @@
 """One self-contained HTML report of one or more runs: figures inline (base64 PNG), tables,
 the books, the fits and each run's configuration. No scripts, fonts or styles from the network.
 
-Fits come from :func:`oomlab.analysis.run_fits.fit_run`, the function behind `oomlab fit`,
+Fits come from :func:`oomlab.analysis.run_fitting.fit_run`, the function behind `oomlab fit`,
 and are embedded verbatim as JSON (``<script type="application/json" id="fits-RUN">``), so a
 reader or a test can check that the report and `oomlab fit --json` say the same thing.
 """
@@ -19,9 +19,9 @@ from typing import Sequence
 
 from oomlab.analysis.curves import Curve, run_curves
 from oomlab.analysis.intervals import describe_methods
-from oomlab.analysis.run_fits import ORACLE_NOTE, RunFits, curve_compute, exchange_models, fit_run, json_safe
+from oomlab.analysis.run_fitting import ORACLE_NOTE, RunFits, curve_compute, exchange_models, fit_run
 from oomlab.errors import ConfigError, OomlabError
-from oomlab.ledger import format_human_time
+from oomlab.numbers import human_time, json_safe
 from oomlab.report.fit_tables import (
     CHECK_CAPTION,
     REACH_CAPTION,
@@ -30,7 +30,7 @@ from oomlab.report.fit_tables import (
     fmt,
     reach_rows,
 )
-from oomlab.store import RunInfo, Store
+from oomlab.store import RunData, RunInfo, Store, load_run
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
@@ -112,14 +112,14 @@ def _summary(info: RunInfo) -> str:
     return _table(["run", escape(info.id)], [[escape(k), escape(v)] for k, v in rows])
 
 
-def _totals(store: Store, info: RunInfo) -> str:
-    t = store.run_totals(info.id)
+def _totals(run: RunData) -> str:
+    info, t = run.info, run.totals()
     est = _est(t.energy_measured)
     rows = [("samples", f"{t.samples:,}"), ("prompt tokens (a shared prompt counted once)", f"{t.prompt_tokens:,.0f}"),
             ("completion tokens", f"{t.completion_tokens:,.0f}"), ("FLOPs", fmt(t.flops, 3)),
             ("seconds", f"{t.seconds:,.1f}"), (f"joules{est}", f"{t.joules:,.0f}"),
             (f"kWh{est}", fmt(t.joules / 3.6e6, 3)), ("dollars", f"${t.dollars:.4g}"),
-            ("human-time equivalent (100 tokens/min)", format_human_time(t.human_minutes))]
+            ("human-time equivalent (100 tokens/min)", human_time(t.human_minutes))]
     cap = f"energy {escape(info.energy_method)}; dollars at {escape(info.pricing.describe())}"
     return _table(["ledger total", "value"], [[k if "span" in k else escape(k), escape(v)] for k, v in rows],
                   cap, numeric_from=1)
@@ -132,7 +132,7 @@ def _curve_table(c: Curve, energy_method: str) -> str:
     for r in c.rungs:
         rows.append([escape(c.label) + _oracle_badge(c.oracle), str(r.k),
                      f"{100 * r.accuracy:.1f}% [{100 * r.lo:.1f}, {100 * r.hi:.1f}]", f"{r.tokens:,.0f}",
-                     fmt(r.flops, 3), f"{r.joules:.3g}", f"{r.dollars:.2g}", format_human_time(r.human_minutes)])
+                     fmt(r.flops, 3), f"{r.joules:.3g}", f"{r.dollars:.2g}", human_time(r.human_minutes)])
     cap = (f"means per problem; 95% intervals: {escape(describe_methods([r.interval for r in c.rungs]))}; "
            f"energy {escape(energy_method)}")
     return _table(header, rows, cap, numeric_from=1)
@@ -173,7 +173,7 @@ def _fits_section(fits: RunFits, figures: _Figures) -> str:
             if law.curve_fit is None:
                 continue
             path = figures.next_path()
-            from oomlab.analysis.fits import plot_fit
+            from oomlab.report.fit_plots import plot_fit
 
             note = f" — {ORACLE_NOTE}" if s.oracle else ""
             xlabel = "samples k" if law.law == "coverage" else f"compute ({law.x_axis})"
@@ -196,13 +196,14 @@ def _fits_section(fits: RunFits, figures: _Figures) -> str:
     return "\n".join(parts)
 
 
-def _two_panel(store: Store, run_ids: Sequence[str], curves_by_run: dict[str, list[Curve]],
+def _two_panel(runs: dict[str, RunData], run_ids: Sequence[str], curves_by_run: dict[str, list[Curve]],
                train_flops: Sequence[float], strategy: str | None, figures: _Figures, unit: str | None = None) -> str:
-    from oomlab.analysis.exchange_rate import UnitMismatchError, exchange_rate, plot_two_panel
+    from oomlab.analysis.exchange_rate import UnitMismatchError, exchange_rate
+    from oomlab.report.exchange_plots import plot_two_panel
 
     parts = ["<h2>Train-time vs test-time compute</h2>"]
     try:
-        models, used = exchange_models(store, run_ids, train_flops, strategy=strategy, unit=unit,
+        models, used = exchange_models(runs, run_ids, train_flops, strategy=strategy, unit=unit,
                                        curves_by_run=curves_by_run)
     except UnitMismatchError as e:  # the rest of the report stands; this section says why it has no numbers
         parts.append(f'<p class="refused">exchange rate refused: {escape(str(e))}</p>')
@@ -251,14 +252,15 @@ def render_report(
     if unit is not None:
         check_unit(unit)  # a typo is an error, not a refused section
 
-    infos = [store.run(r) for r in run_ids]
+    runs = [load_run(store, r) for r in run_ids]  # each run read once; everything below works on these
     body, curves_by_run = [], {}
     with tempfile.TemporaryDirectory(prefix="oomlab-report-") as tmp:
         figures = _Figures(Path(tmp))
-        for info in infos:
-            curves = run_curves(store, info.id, n_boot=max(n_boot, 1))
+        for run in runs:
+            info = run.info
+            curves = run_curves(run, n_boot=max(n_boot, 1))
             curves_by_run[info.id] = curves
-            fits = fit_run(store, info.id, n_boot=n_boot, logistic_floor=logistic_floor, curves=curves)
+            fits = fit_run(run, n_boot=n_boot, logistic_floor=logistic_floor, curves=curves)
             measured = all(c.energy_measured for c in curves)
             path = figures.next_path()
             plot_curves(oracle_labelled(curves), path, title=f"{info.task} · {info.model_id} · run {info.id}",
@@ -270,7 +272,7 @@ def render_report(
                              f"accuracy vs inference {curve_compute(curves)[0]} per problem, 95% intervals (Wilson for 0/1 rungs, else "
                              "bootstrap); dashed: oracle "
                              f"({ORACLE_NOTE})" + ("" if measured else f"; energy {info.energy_method}")))
-            body.append("<h3>The books</h3>" + _totals(store, info))
+            body.append("<h3>The books</h3>" + _totals(run))
             body.append("<h3>Accuracy and cost per rung</h3>")
             body.extend(_curve_table(c, info.energy_method) for c in curves)
             body.append(_fits_section(fits, figures))
@@ -279,7 +281,8 @@ def render_report(
             body.append("<h3>Configuration</h3><pre>"
                         + escape(json.dumps(info.config, indent=2, sort_keys=True)) + "</pre></section>")
         if train_flops and len(run_ids) >= 2:
-            body.append(_two_panel(store, run_ids, curves_by_run, train_flops, strategy, figures, unit))
+            body.append(_two_panel({r.id: r for r in runs}, run_ids, curves_by_run, train_flops, strategy, figures,
+                                   unit))
         n_figures = figures.count
     title = "oomlab report · " + ", ".join(run_ids)
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")

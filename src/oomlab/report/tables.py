@@ -7,11 +7,7 @@ from rich.table import Table
 
 from oomlab.analysis.curves import Curve
 from oomlab.analysis.intervals import describe_methods
-from oomlab.ledger import format_human_time
-
-
-def sci(x: float) -> str:
-    return "n/a" if x != x else f"{x:.2e}"
+from oomlab.numbers import human_time, sci
 
 
 def curve_table(curve: Curve, energy_method: str) -> Table:
@@ -32,6 +28,6 @@ def curve_table(curve: Curve, energy_method: str) -> Table:
             sci(r.flops),
             f"{r.joules:.3g}",
             f"{r.dollars:.2g}",
-            format_human_time(r.human_minutes),
+            human_time(r.human_minutes),
         )
     return t

@@ -41,6 +41,10 @@ class Scorer(ABC):
         """Scores of several candidates; a scorer that asks a server overrides this to ask concurrently."""
         return [self.score(c, problem, task) for c in candidates]
 
+    @classmethod
+    def check_task(cls, task: type[Task]) -> None:
+        """Refuse, before anything is drawn, a task this scorer cannot score (ConfigError)."""
+
     def bind(self, backend: Backend) -> Scorer:
         """Spend through `backend` from now on (the sweep's metered one, so the spending is on the books)."""
         return self

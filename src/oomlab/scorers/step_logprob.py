@@ -24,7 +24,7 @@ class StepLogprobScorer(Scorer):
     Unlike `logprob`, it scores partial solutions too: a candidate without an answer is not
     penalised, since mid-search it has none yet. A partial solution is an ordinary Candidate whose
     generation holds the steps so far and the log-probs of all their tokens (the search strategies
-    build it: `StepSampler.candidate` in `strategies/tree_trace.py`); one without log-probabilities
+    build it: `StepSampler.candidate` in `strategies/search_tree.py`); one without log-probabilities
     scores -inf.
     """
 

@@ -7,6 +7,6 @@ is served from the cache, and the response's `usage` and `oomlab` objects carry 
 
 - `names`: the model-name grammar;  `task`: the pass-through task a request becomes;
 - `runner`: one request through a strategy, under caps (`oomlab.caps`), onto the books;
-- `streaming`: tokens handed over as the embedded engine decodes them;
+- `streaming`: tokens handed to a streaming client as the backend decodes them (embedded or upstream);
 - `app`: the FastAPI routes, auth, limits and server-sent events.
 """

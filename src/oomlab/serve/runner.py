@@ -26,15 +26,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 from oomlab import __version__
+from oomlab.attempts import AttemptRunner
 from oomlab.backends.base import Backend, GenRequest, Generation, SamplingParams, create_backend
 from oomlab.caps import Books, CappedBackend, CapReached, Caps, Rates
 from oomlab.energy import DEFAULT_TDP_WATTS, meter_for
 from oomlab.errors import ConfigError
 from oomlab.ledger import Pricing, format_human_time
 from oomlab.serve.names import check_budget, variant_key
-from oomlab.serve.streaming import StreamingLlamaCppBackend, StreamText, token_tap
+from oomlab.serve.streaming import StreamText, TokenRoute
 from oomlab.serve.task import ServedTask
-from oomlab.store import AttemptRow, SampleRow, Store
+from oomlab.store import AttemptRow, ProblemRow, SampleRow, Store
 from oomlab.strategies.base import STRATEGIES, Draw, DrawStrategy, Strategy, create_strategy, draw_seeds
 from oomlab.sweep import MeteredBackend
 
@@ -113,7 +114,8 @@ class Prepared:
 
     @property
     def streams_tokens(self) -> bool:
-        """Greedy and sample stream their one sample's tokens; other strategies answer at the end."""
+        """Greedy and sample stream their one sample's tokens (where the backend can); other strategies
+        answer at the end."""
         return isinstance(self.strategy, DrawStrategy) and self.n == 1
 
     @property
@@ -159,9 +161,7 @@ def served_names(backend: Backend) -> list[str]:
 
 
 def make_backend(settings: ServeSettings) -> Backend:
-    """The embedded engine (its streaming subclass) or any registered backend, from the settings."""
-    if settings.backend == "llamacpp":
-        return StreamingLlamaCppBackend(**settings.backend_options)
+    """The registered backend the settings name (the embedded engine by default)."""
     return create_backend(settings.backend, **settings.backend_options)
 
 
@@ -220,7 +220,8 @@ class ServeRunner:
         self.rates = Rates()
         self._count = itertools.count()
         self._config_lock = threading.Lock()
-        self.streams_tokens = isinstance(self.backend, StreamingLlamaCppBackend)
+        # a backend that streams takes `on_token`; for the others a stream is keep-alives, then the answer
+        self.streams_tokens = bool(getattr(self.backend, "streams_tokens", False))
         self.remote = bool(getattr(self.backend, "remote", False))
         concurrency = getattr(self.backend, "concurrency", None)
         # an embedded engine decodes one batch at a time; an HTTP backend has `concurrency` requests per endpoint
@@ -298,15 +299,16 @@ class ServeRunner:
         pieces that always form a prefix of the final completion.
         """
         idx, trace_id, req = p.idx, p.trace_id, p.request
-        self.store.add_problems(self.run_id, [(idx, trace_id, req.prompt, p.task.reference or "", req.inputs,
-                                               {"model": req.model, "endpoint": req.endpoint, "seed": p.seed})])
-        capped = CappedBackend(self.metered, p.caps, Books(self.facts, self.pricing), self.rates)
+        self.store.add_problems(self.run_id, [ProblemRow(idx, trace_id, req.prompt, p.task.reference or "", req.inputs,
+                                                         {"model": req.model, "endpoint": req.endpoint, "seed": p.seed})])
+        route = TokenRoute(self.metered)  # the draw's tokens, when streamed, go down through it
+        capped = CappedBackend(route, p.caps, Books(self.facts, self.pricing), self.rates)
         self.metered.take_used()  # this thread's ledger starts empty
         streamed = False
         try:
             if isinstance(p.strategy, DrawStrategy):
                 streamer = StreamText(p.task.sampling().stop, on_text) if on_text is not None and p.n == 1 else None
-                out = self._draw(p, capped, streamer)
+                out = self._draw(p, capped, route, streamer)
                 streamed = streamer is not None
             else:
                 out = self._solve(p, capped)
@@ -346,7 +348,7 @@ class ServeRunner:
         }
         return ServedResult(out.text, out.finish, usage, books, streamed)
 
-    def _draw(self, p: Prepared, capped: CappedBackend, streamer: StreamText | None) -> _Outcome:
+    def _draw(self, p: Prepared, capped: CappedBackend, route: TokenRoute, streamer: StreamText | None) -> _Outcome:
         strategy = p.strategy
         assert isinstance(strategy, DrawStrategy)
         task, problem, n = p.task, p.task.problem, p.n
@@ -366,14 +368,14 @@ class ServeRunner:
                     params = replace(params, max_tokens=m)
                     base = replace(base, params=params)
         gens: list[Generation] = []
-        tap = streamer.feed if streamer is not None and self.streams_tokens else None
+        tap = (lambda i, piece: streamer.feed(piece)) if streamer is not None and self.streams_tokens else None
         while len(gens) < n and cap is None:
             rest = replace(base, seeds=seeds[len(gens):])
             k = capped.affordable(rest)
             if k == 0:
                 cap = capped.refusal(rest)
                 break
-            with token_tap(tap):
+            with route.to(tap):
                 gens += capped.generate(replace(rest, seeds=rest.seeds[:k]))
         draw_rows = list(capped.served)
         if not gens:
@@ -412,8 +414,9 @@ class ServeRunner:
     def _solve(self, p: Prepared, capped: CappedBackend) -> _Outcome:
         task, problem = p.task, p.task.problem
         key = variant_key(p.name, p.budget, p.options)
+        runner = AttemptRunner(task, self.metered, self.store, self.run_id, p.budget, p.seed)  # the sweep's runner
         try:
-            attempt = p.strategy.solve(problem, task, capped, p.budget, seed=p.seed)
+            attempt = runner.spend(p.strategy, problem, p.budget, backend=capped)
         except CapReached as e:
             answer = best_so_far(capped.served, task)
             how = f"plurality of the {len(capped.served)} samples drawn before the {e.cap} cap stopped {p.name}"
@@ -434,6 +437,7 @@ class ServeRunner:
             if key is not None and key not in cfg["strategy_options"]:
                 cfg["strategies"].append(key)
                 cfg["strategy_options"][key] = {"name": p.name, **p.options}
+                cfg.setdefault("strategy_records", {})[key] = p.strategy.record()  # what analysis reads
                 if draw_k is not None:
                     cfg["rungs_by_strategy"][key] = [draw_k]
             if draw_k is not None:

@@ -1,50 +1,54 @@
-"""Tokens handed to a streaming client as the embedded engine decodes them.
+"""Tokens handed to a streaming client as the backend decodes them.
 
-The llama.cpp backend hands over whole samples (`on_sample`); it has no per-token callback. Its
-decode loop turns every sampled token into text with `_piece`, on the caller's thread, so a
-subclass that also passes each piece to a thread-local tap streams a one-sample request token by
-token without touching the engine. (With several samples in one batch the pieces would
-interleave, so only one-sample requests are tapped.) The clean seam is an `on_token` argument to
-`LlamaCppBackend.generate`; until it exists this subclass leans on `_piece`, and if that name ever
-changes, streaming degrades to one chunk at the end of the sample (the serve tests notice).
+Backends that can stream say so (`streams_tokens`) and take an `on_token(i, piece)` callback in
+`generate` (the embedded engine calls it from its decode loop, an OpenAI-compatible backend as the
+upstream's server-sent events arrive). A served request reaches the backend through the sweep's
+`MeteredBackend` (the cache, the books) wrapped in the request's `CappedBackend`; `TokenRoute` sits
+between the two and passes the request's callback down for the draw it is asked to stream, and for
+nothing else (a judge's or a verifier's tokens are not the answer).
 
-`StreamText` keeps what the client sees a prefix of the final completion: bytes are decoded
-incrementally (a character split across tokens waits for its last byte), and text that could be
-the start of a stop string is held back until it is known not to be one.
+`StreamText` keeps what the client sees a prefix of the final completion: text that could be the
+start of a stop string is held back until it is known not to be one (and raw bytes, when given,
+are decoded incrementally, so a character split across tokens waits for its last byte).
 """
 
 from __future__ import annotations
 
 import codecs
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from oomlab.backends.llamacpp import LlamaCppBackend
-
-_tap = threading.local()
-
-
-@contextmanager
-def token_tap(fn: Callable[[bytes], None] | None) -> Iterator[None]:
-    """While inside, every token the engine decodes on this thread is passed to `fn` (its bytes)."""
-    old = getattr(_tap, "fn", None)
-    _tap.fn = fn
-    try:
-        yield
-    finally:
-        _tap.fn = old
+from oomlab.backends.base import GenRequest, Generation, SampleCallback, TokenCallback
 
 
-class StreamingLlamaCppBackend(LlamaCppBackend):
-    """The embedded backend, with each decoded token also handed to this thread's `token_tap`."""
+class TokenRoute:
+    """A backend (the metered one) whose `generate` calls made inside `to(fn)` stream their tokens to `fn`.
 
-    def _piece(self, token: int) -> bytes:
-        piece = super()._piece(token)
-        fn = getattr(_tap, "fn", None)
-        if fn is not None:
-            fn(piece)
-        return piece
+    One per served request, so no state is shared between requests; every other attribute is the
+    inner backend's, so a `CappedBackend` can wrap it where it would wrap the metered backend.
+    """
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+        self._on_token: TokenCallback | None = None
+
+    def __getattr__(self, name: str) -> Any:  # store, model_id, facts, backend, meter, take_used, ...
+        return getattr(self.inner, name)
+
+    @contextmanager
+    def to(self, fn: TokenCallback | None) -> Iterator[None]:
+        """While inside, the tokens of each request made through this route go to `fn` (None: nowhere)."""
+        old, self._on_token = self._on_token, fn
+        try:
+            yield
+        finally:
+            self._on_token = old
+
+    def generate(self, request: GenRequest, on_sample: SampleCallback | None = None) -> list[Generation]:
+        if self._on_token is None:
+            return self.inner.generate(request, on_sample)
+        return self.inner.generate(request, on_sample, on_token=self._on_token)
 
 
 class StreamText:
@@ -58,10 +62,11 @@ class StreamText:
         self.sent = ""  # handed out so far (always a prefix of the final completion)
         self.stopped = False
 
-    def feed(self, piece: bytes) -> None:
+    def feed(self, piece: str | bytes) -> None:
+        """The next piece of the completion: text (as backends' `on_token` gives it) or raw bytes."""
         if self.stopped:
             return
-        self.text += self._decoder.decode(piece)
+        self.text += self._decoder.decode(piece) if isinstance(piece, bytes) else piece
         cut = min((i for i in (self.text.find(s) for s in self.stops) if i >= 0), default=-1)
         if cut >= 0:
             self.stopped = True

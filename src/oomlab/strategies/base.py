@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from oomlab.backends.base import Backend, GenRequest, Generation, SamplingParams
 from oomlab.errors import ConfigError
+from oomlab.draws import Draw, draw_trace
+from oomlab.estimators import estimate
 from oomlab.problem import Problem
 from oomlab.registry import Registry
 from oomlab.scorers.base import Scorer, create_scorer
 
 if TYPE_CHECKING:
-    from oomlab.strategies.tree_trace import Node, StepSampler
+    from oomlab.strategies.search_tree import Node, StepSampler
     from oomlab.tasks.base import Task
 
 
@@ -34,20 +36,6 @@ class Attempt:
     correct: bool
     generations: tuple[Generation, ...] = ()
     trace: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Draw:
-    """N samples of one problem with what the estimators need: answers, correctness, scores."""
-
-    generations: tuple[Generation, ...]
-    answers: tuple[str | None, ...]
-    correct: tuple[bool, ...]
-    scores: tuple[float, ...] | None = None
-
-    @property
-    def n(self) -> int:
-        return len(self.generations)
 
 
 class Strategy(ABC):
@@ -76,7 +64,13 @@ class Strategy(ABC):
         """Spend `budget` on `problem` and return the final answer."""
 
     def config(self) -> dict[str, Any]:
+        """The strategy's name and settings, as the run's strategy record stores them."""
         return {"name": self.name}
+
+    def record(self) -> dict[str, Any]:
+        """What analysis needs to know of this strategy, written into the run at sweep time."""
+        return {"name": self.name, "label": self.label(), "oracle": self.oracle, "kind": "rerun", "knob": self.knob,
+                "options": self.config()}
 
 
 class DrawStrategy(Strategy):
@@ -112,22 +106,48 @@ class DrawStrategy(Strategy):
     def select(self, draw: Draw, seed: int = 0) -> int | None:
         """Index of the sample whose answer this strategy returns (None: no answer)."""
 
-    @abstractmethod
+    def estimator(self) -> dict[str, Any]:
+        """The estimator of rung k from one draw, as a record (`oomlab.estimators.estimate` reads it).
+
+        Written into the run at sweep time, so analysis reads a run without rebuilding this object.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must name its estimator (see oomlab.estimators)")
+
     def estimate(self, draw: Draw, k: int) -> float:
         """Expected correctness of `select` on a uniformly random k-subset of the draw (exact)."""
+        return estimate(self.estimator(), draw.answers, draw.correct, draw.scores, k)
+
+    def draw(self, problem: Problem, task: Task, backend: Backend, n: int, seed: int = 0) -> Draw:
+        """This strategy's draw of n samples of `problem`, answers extracted, checked and scored.
+
+        The one place a draw is made: `solve` and the sweep's attempt runner both call it, so the
+        samples a ladder is estimated from are the samples a deployment at budget n would draw.
+        """
+        self.bind(backend)
+        request = GenRequest(task.prompt(problem), self.sampling(task), draw_seeds(seed, n),
+                             logprobs=self.needs_logprobs())
+        return self.make_draw(backend.generate(request), problem, task)
 
     def solve(self, problem: Problem, task: Task, backend: Backend, budget: int, seed: int = 0) -> Attempt:
-        self.bind(backend)
-        request = GenRequest(task.prompt(problem), self.sampling(task), draw_seeds(seed, budget), logprobs=self.needs_logprobs())
-        draw = self.make_draw(backend.generate(request), problem, task)
+        draw = self.draw(problem, task, backend, budget, seed)
         i = self.select(draw, seed)
         answer = None if i is None else draw.answers[i]
         spent = draw.generations + tuple(self.extra_generations())
-        return Attempt(answer, task.check(answer, problem), spent, {"answers": list(draw.answers)})
+        return Attempt(answer, task.check(answer, problem), spent, draw_trace(draw))
 
     def extra_generations(self) -> list[Generation]:
-        """Generations spent beyond the draw (a judge's), since the last call."""
+        """Generations spent beyond the draw (a judge's) since the last call: what `Attempt.generations`
+        reports beside the draw. The books never read it: a judge bound to the metered backend is
+        served by it, so the sweep counts its samples where it counts every other."""
         return []
+
+    def take_verifier_usage(self) -> dict[str, float] | None:
+        """What a verifier scoring this strategy's draws spent outside the generator since the last call."""
+        return None
+
+    def record(self) -> dict[str, Any]:
+        return {**super().record(), "kind": "draw", "estimator": self.estimator(),
+                "sampling": {"temperature": self.temperature}, "logprobs": self.needs_logprobs()}
 
 
 def draw_seeds(seed: int, n: int) -> tuple[int, ...]:

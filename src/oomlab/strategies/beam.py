@@ -26,7 +26,7 @@ from oomlab.backends.base import Backend
 from oomlab.errors import ConfigError
 from oomlab.problem import Problem
 from oomlab.strategies.base import STRATEGIES, Attempt, Strategy, make_scorer, score_nodes, with_verifier_usage
-from oomlab.strategies.tree_trace import Node, StepSampler, best_final, rank_key
+from oomlab.strategies.search_tree import Node, StepSampler, best_final, rank_key
 
 if TYPE_CHECKING:
     from oomlab.tasks.base import Task

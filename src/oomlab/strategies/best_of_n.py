@@ -13,7 +13,6 @@ import math
 import random
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from oomlab.analysis.estimators import best_of_k, pass_at_k
 from oomlab.backends.base import Backend, Generation
 from oomlab.problem import Problem
 from oomlab.scorers import Candidate
@@ -73,9 +72,16 @@ class BestOfN(DrawStrategy):
 
     def estimate(self, draw: Draw, k: int) -> float:
         """Exact expected correctness of the pick on a random k-subset: pass@k for the oracle, else best-of-k."""
-        if self.scorer.name == "oracle":  # a perfect binary verifier picks a correct sample whenever there is one
-            return pass_at_k(draw.n, sum(draw.correct), k)
-        return best_of_k(self._scores(draw), draw.correct, k)
+        if self.scorer.name != "oracle":
+            self._scores(draw)  # a scored draw without NaN
+        return super().estimate(draw, k)
+
+    def take_verifier_usage(self) -> dict[str, float] | None:
+        return self.scorer.take_usage()
+
+    def estimator(self) -> dict[str, Any]:
+        # a perfect binary verifier picks a correct sample whenever there is one: pass@k
+        return {"name": "pass"} if self.scorer.name == "oracle" else {"name": "best-of-k"}
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "scorer": self.scorer.name, "temperature": self.temperature, **self.scorer_options}

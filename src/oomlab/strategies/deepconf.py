@@ -30,13 +30,13 @@ subsets drawn uniformly with a fixed seed (standard error below 0.004).
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from oomlab.errors import ConfigError
+from oomlab.estimators import weighted_winners
 from oomlab.problem import Problem
 from oomlab.strategies.base import STRATEGIES, Draw, DrawStrategy
 
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from oomlab.tasks.base import Task
 
 MEASURES = ("mean", "lowest", "bottom10", "tail")
-EXACT_SUBSETS = 20_000  # enumerate every k-subset up to this many; beyond, sample this many
 BOTTOM_FRACTION = 0.10  # "bottom 10% group confidence" (Fu et al. 2025, §3.1)
 
 
@@ -73,24 +72,6 @@ def trace_confidence(logprobs: Sequence[float] | None, measure: str, window: int
         return min(groups)
     lowest = sorted(groups)[: max(1, math.ceil(BOTTOM_FRACTION * len(groups)))]
     return sum(lowest) / len(lowest)
-
-
-def weighted_winners(indices: Sequence[int], answers: Sequence[str | None], confidences: Sequence[float],
-                     keep: float) -> list[str]:
-    """The answers tied for the highest confidence-weighted vote among the traces `indices` (filtered first)."""
-    voters = [i for i in indices if answers[i] is not None]
-    if not voters:
-        return []
-    voters.sort(key=lambda i: (-confidences[i], i))  # most confident first; the older sample on ties
-    kept = voters[: max(1, math.ceil(keep * len(voters)))]
-    weights = {i: math.exp(confidences[i]) if confidences[i] > -math.inf else 0.0 for i in kept}
-    if not any(weights.values()):
-        weights = dict.fromkeys(kept, 1.0)  # no confidence anywhere: a plain count
-    votes: dict[str, float] = {}
-    for i in sorted(kept):  # answers in order of first appearance
-        votes[answers[i]] = votes.get(answers[i], 0.0) + weights[i]  # type: ignore[index]
-    top = max(votes.values())
-    return [a for a, v in votes.items() if math.isclose(v, top, rel_tol=1e-12, abs_tol=0.0)]
 
 
 @STRATEGIES.register("deepconf")
@@ -127,26 +108,9 @@ class DeepConf(DrawStrategy):
             return None
         return draw.answers.index(random.Random(seed).choice(winners))
 
-    def estimate(self, draw: Draw, k: int) -> float:
-        """Expected correctness of the vote on a uniformly random k-subset (exact up to 20,000 subsets)."""
-        n = draw.n
-        if not 1 <= k <= n:
-            raise ValueError(f"k must lie in 1..n={n}, got k={k}")
-        confidences = self._confidences(draw)
-        right = {a for a, c in zip(draw.answers, draw.correct) if a is not None and c}
-        if math.comb(n, k) <= EXACT_SUBSETS:
-            subsets = itertools.combinations(range(n), k)
-            count = math.comb(n, k)
-        else:
-            rng = random.Random(f"deepconf|{n}|{k}")
-            subsets = (rng.sample(range(n), k) for _ in range(EXACT_SUBSETS))
-            count = EXACT_SUBSETS
-        total = 0.0
-        for subset in subsets:
-            winners = weighted_winners(subset, draw.answers, confidences, self.keep)
-            if winners:
-                total += sum(a in right for a in winners) / len(winners)
-        return total / count
+    def estimator(self) -> dict[str, Any]:
+        return {"name": "weighted-vote", "keep": self.keep}
+
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "measure": self.measure, "keep": self.keep, "window": self.window,

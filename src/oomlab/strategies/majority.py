@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from oomlab.analysis.estimators import majority_at_k
 from oomlab.strategies.base import STRATEGIES, Draw, DrawStrategy
 
 
@@ -35,9 +34,8 @@ class Majority(DrawStrategy):
         winner = plurality(Counter(a for a in draw.answers if a is not None), seed)
         return None if winner is None else draw.answers.index(winner)
 
-    def estimate(self, draw: Draw, k: int) -> float:
-        """maj@k: exact expected correctness of the vote on a random k-subset of the draw."""
-        return majority_at_k(draw.answers, draw.correct, k)
+    def estimator(self) -> dict[str, Any]:
+        return {"name": "majority"}  # maj@k: exact expected correctness of the vote on a random k-subset
 
     def config(self) -> dict:
         return {"name": self.name, "temperature": self.temperature}

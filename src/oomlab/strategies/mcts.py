@@ -29,7 +29,7 @@ from oomlab.backends.base import Backend
 from oomlab.errors import ConfigError
 from oomlab.problem import Problem
 from oomlab.strategies.base import STRATEGIES, Attempt, Strategy, make_scorer, with_verifier_usage
-from oomlab.strategies.tree_trace import Node, SearchTree, StepSampler
+from oomlab.strategies.search_tree import Node, SearchTree, StepSampler
 
 if TYPE_CHECKING:
     from oomlab.tasks.base import Task

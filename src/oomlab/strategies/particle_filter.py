@@ -35,7 +35,7 @@ from oomlab.errors import ConfigError
 from oomlab.problem import Problem
 from oomlab.scorers.base import Scorer
 from oomlab.strategies.base import STRATEGIES, Attempt, Strategy, make_scorer, score_nodes, with_verifier_usage
-from oomlab.strategies.tree_trace import Node, StepSampler
+from oomlab.strategies.search_tree import Node, StepSampler
 
 if TYPE_CHECKING:
     from oomlab.tasks.base import Task

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from oomlab.strategies.base import STRATEGIES, Draw, DrawStrategy
 
@@ -22,13 +22,8 @@ class Sample(DrawStrategy):
     def select(self, draw: Draw, seed: int = 0) -> int | None:
         return 0 if draw.n else None
 
-    def estimate(self, draw: Draw, k: int) -> float:
-        """Mean correctness of the draw: unbiased for one sample's accuracy, with variance falling as 1/N."""
-        if k != 1:
-            raise ValueError(f"{self.name} runs at budget 1 only, got k={k}")
-        if not draw.n:
-            raise ValueError("empty draw")
-        return sum(draw.correct) / draw.n
+    def estimator(self) -> dict[str, Any]:
+        return {"name": "mean"}  # the draw's mean correctness: unbiased for one sample, variance 1/N
 
     def config(self) -> dict:
         return {"name": self.name, "temperature": self.temperature}

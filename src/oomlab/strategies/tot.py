@@ -25,7 +25,7 @@ from oomlab.backends.base import Backend, GenRequest, SamplingParams
 from oomlab.errors import ConfigError
 from oomlab.problem import Problem
 from oomlab.strategies.base import STRATEGIES, Attempt, Strategy
-from oomlab.strategies.tree_trace import Node, StepSampler, rank_key, sample_seed
+from oomlab.strategies.search_tree import Node, StepSampler, rank_key, sample_seed
 
 if TYPE_CHECKING:
     from oomlab.tasks.base import Task

@@ -15,6 +15,10 @@ class Task(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    # True when `check(answer, problem)` validates an answer against the problem's own constraints and
+    # never reads `problem.reference` (Countdown: the numbers and the target). Such a checker is a
+    # deployable verifier (the `check` scorer), not an oracle: unit tests for code are one.
+    reference_free_check: ClassVar[bool] = False
 
     @abstractmethod
     def problems(self, n: int, seed: int = 0) -> list[Problem]:

@@ -44,28 +44,28 @@ _MAX_DRAWS = 20_000
 # ---------------------------------------------------------------- the solver
 
 # An item in the search: (exact value, expression text, precedence of its top operator).
-_Item = tuple[Fraction, str, int]
-_ATOM, _MUL, _ADD = 3, 2, 1
+Item = tuple[Fraction, str, int]
+ATOM, MUL, ADD = 3, 2, 1
 
 
-def _wrap(item: _Item, needed: int) -> str:
+def _wrap(item: Item, needed: int) -> str:
     return f"({item[1]})" if item[2] < needed else item[1]
 
 
-def _combinations(a: _Item, b: _Item, integer_steps: bool) -> Iterator[_Item]:
+def combinations(a: Item, b: Item, integer_steps: bool) -> Iterator[Item]:
     """Every value one operation makes of a and b (each commutative one once)."""
     (x, _, _), (y, _, _) = a, b
-    yield x + y, f"{a[1]} + {b[1]}", _ADD
-    yield x * y, f"{_wrap(a, _MUL)} * {_wrap(b, _MUL)}", _MUL
+    yield x + y, f"{a[1]} + {b[1]}", ADD
+    yield x * y, f"{_wrap(a, MUL)} * {_wrap(b, MUL)}", MUL
     for (p, p_item), (q, q_item) in (((x, a), (y, b)), ((y, b), (x, a))):
         if not integer_steps or p > q:
-            yield p - q, f"{p_item[1]} - {_wrap(q_item, _MUL)}", _ADD
+            yield p - q, f"{p_item[1]} - {_wrap(q_item, MUL)}", ADD
         if q != 0 and (not integer_steps or p % q == 0):
-            yield p / q, f"{_wrap(p_item, _MUL)} / {_wrap(q_item, _ATOM)}", _MUL
+            yield p / q, f"{_wrap(p_item, MUL)} / {_wrap(q_item, ATOM)}", MUL
 
 
 def _search(
-    items: tuple[_Item, ...], target: Fraction, use_all: bool, integer_steps: bool, failed: set
+    items: tuple[Item, ...], target: Fraction, use_all: bool, integer_steps: bool, failed: set
 ) -> str | None:
     if len(items) == 1 or not use_all:
         for value, text, _ in items:
@@ -79,7 +79,7 @@ def _search(
     for i in range(len(items)):
         for j in range(i + 1, len(items)):
             rest = items[:i] + items[i + 1 : j] + items[j + 1 :]
-            for combined in _combinations(items[i], items[j], integer_steps):
+            for combined in combinations(items[i], items[j], integer_steps):
                 found = _search((*rest, combined), target, use_all, integer_steps, failed)
                 if found is not None:
                     return found
@@ -91,7 +91,7 @@ def solve_countdown(
     numbers: Sequence[int], target: int, *, use_all: bool = False, integer_steps: bool = False
 ) -> str | None:
     """One expression reaching `target` from `numbers` (each at most once; all once if use_all), or None."""
-    items = tuple((Fraction(n), str(n), _ATOM) for n in sorted(numbers))
+    items = tuple((Fraction(n), str(n), ATOM) for n in sorted(numbers))
     return _search(items, Fraction(target), use_all, integer_steps, set())
 
 
@@ -218,6 +218,7 @@ class CountdownTask(Task):
     """Countdown numbers puzzles: generated, seeded, every instance solvable."""
 
     description = "Countdown: reach a target from given numbers with + - * / (each number at most once)"
+    reference_free_check = True  # check() reads the numbers and the target, never the reference
 
     def __init__(
         self,

@@ -53,12 +53,8 @@ class LabSumTask(LabTask):
 
     def extract(self, text: str) -> str | None:
         """The final answer as an integer (its digits read back in place when the format reverses them)."""
-        line = text.split(EOS, 1)[0]
-        if self.format == "cot":
-            if ";" not in line:
-                return None
-            line = line.rsplit(";", 1)[1]
-        if not line.isdigit():
+        line = self.final_text(text)
+        if line is None or not line.isdigit():
             return None
         return str(int(line[::-1] if self.reverse else line))
 

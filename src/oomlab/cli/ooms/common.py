@@ -1,23 +1,26 @@
-"""The `oomlab ooms` app, its shared options and number formats."""
+"""The `oomlab ooms` app and what its commands share: options, the group's settings, the pace, reference data."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-
 from rich.markup import escape
 
+from oomlab.cli.common import DEFAULT_DB, console
 from oomlab.errors import ConfigError, DatasetError
 from oomlab.forecast.counting import Band
 from oomlab.forecast.pace import PRESETS, HumanPace, resolve_pace
 from oomlab.forecast.reference import ReferenceData, decimal_year, load_reference
+from oomlab.numbers import sig
+
+__all__ = ["DataOpt", "DaysPerWeekOpt", "HoursPerDayOpt", "HumanTpsOpt", "JsonOpt", "META_KEY", "OomsOptions",
+           "PaceOpt", "app", "band_text", "command_pace", "convert_app", "figure", "json_factor", "ooms_options",
+           "parse_year", "print_pace", "reference_data", "today_year", "wants_json"]
 
 app = typer.Typer(
     name="ooms",
@@ -41,7 +44,7 @@ convert_app = typer.Typer(
 )
 app.add_typer(convert_app, name="convert")
 
-_META_KEY = "oomlab.ooms"
+META_KEY = "oomlab.ooms"  # where the group's callback leaves its settings (ctx.meta) for the commands
 
 DataOpt = Annotated[
     list[Path] | None,
@@ -62,87 +65,55 @@ DaysPerWeekOpt = Annotated[float | None, typer.Option(
 
 
 @dataclass
-class _Options:
+class OomsOptions:
+    """The group's settings (`oomlab ooms --run ... --db ... --data ... --json --pace ...`), read by its commands."""
+
     run: str | None = None
-    db: Path = Path("oomlab.db")
+    db: Path = Path(DEFAULT_DB)
     data: list[Path] = field(default_factory=list)
     json: bool = False
     pace: tuple[str | None, float | None, float | None, float | None] = (None, None, None, None)
 
 
-def _options(ctx: typer.Context) -> _Options:
-    return ctx.meta.get(_META_KEY) or _Options()
+def ooms_options(ctx: typer.Context) -> OomsOptions:
+    """The settings the group's callback left for this command (defaults when it was invoked alone)."""
+    return ctx.meta.get(META_KEY) or OomsOptions()
 
 
-def _pace(ctx: typer.Context, name: str | None = None, tokens_per_second: float | None = None,
-          hours_per_day: float | None = None, days_per_week: float | None = None) -> HumanPace:
+def command_pace(ctx: typer.Context, name: str | None = None, tokens_per_second: float | None = None,
+                 hours_per_day: float | None = None, days_per_week: float | None = None) -> HumanPace:
     """The command's pace: its own flags, else the group's, else the default preset."""
-    group = _options(ctx).pace
+    group = ooms_options(ctx).pace
     mine = (name, tokens_per_second, hours_per_day, days_per_week)
     return resolve_pace(*(m if m is not None else g for m, g in zip(mine, group, strict=True)))
 
 
-def _print_pace(pace: HumanPace) -> None:
+def print_pace(pace: HumanPace) -> None:
     """Every output that uses the pace says which one it is."""
-    _console().print(f"[dim]{escape(pace.describe())}[/]", soft_wrap=True)
+    console.print(f"[dim]{escape(pace.describe())}[/]", soft_wrap=True)
 
 
-def _reference(ctx: typer.Context, data: list[Path] | None) -> ReferenceData:
-    return load_reference([*_options(ctx).data, *(data or [])])
+def reference_data(ctx: typer.Context, data: list[Path] | None) -> ReferenceData:
+    """The sourced tables, with the group's and the command's --data rows added."""
+    return load_reference([*ooms_options(ctx).data, *(data or [])])
 
 
-def _wants_json(ctx: typer.Context, flag: bool) -> bool:
-    return flag or _options(ctx).json
+def wants_json(ctx: typer.Context, flag: bool) -> bool:
+    """--json on the command or on the group."""
+    return flag or ooms_options(ctx).json
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe: non-finite floats become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
+def figure(x: float | None, digits: int = 3) -> str:
+    """A figure in a table of the OOMs: `digits` significant figures, an em dash where there is none."""
+    return sig(x, digits, missing="—")
 
 
-def _emit_json(payload: Any) -> None:
-    typer.echo(json.dumps(_clean(payload), indent=2, ensure_ascii=False))
-
-
-def _console() -> Console:
-    return Console()
-
-
-def _g(x: float | None, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "—"
-    return f"{x:.{digits}g}"
-
-
-def _flop(x: float) -> str:
-    return f"{x:.2g}".replace("e+", "e")
-
-
-def _times(ooms: float) -> str:
-    """OOMs as the factor they are: 2.7 → '×501', -3 → '÷1,000', 12.3 → '×2.0e12'."""
-    sign, size = ("×", ooms) if ooms >= 0 else ("÷", -ooms)
-    if size >= 9:
-        exponent = math.floor(size)
-        return f"{sign}{10 ** (size - exponent):.2g}e{exponent}"
-    value = 10**size
-    if value < 10:
-        return f"{sign}{value:.3g}"
-    digits = math.floor(math.log10(value)) - 2
-    return f"{sign}{round(value, -digits):,.0f}"
-
-
-def _factor(ooms: float) -> float | None:
+def json_factor(ooms: float) -> float | None:
     """10**ooms for JSON; None where it would overflow a float."""
     return 10**ooms if abs(ooms) < 308 else None
 
 
-def _when(text: str, what: str) -> float:
+def parse_year(text: str, what: str) -> float:
     """A date typed as 2027-12, 2027-12-31, 2027 or 2027.5, as a decimal year."""
     try:
         value = float(text)
@@ -156,30 +127,13 @@ def _when(text: str, what: str) -> float:
     return value
 
 
-def _band(b: Band, fmt: Any = _g) -> str:
+def band_text(b: Band, fmt: Any = figure) -> str:
+    """A band as `best [low–high]`, or its one value when the ends meet."""
     if math.isclose(b.low, b.high, rel_tol=1e-9, abs_tol=1e-12):
         return fmt(b.best)
     return f"{fmt(b.best)} [{fmt(b.low)}–{fmt(b.high)}]"
 
 
-def _today() -> float:
+def today_year() -> float:
+    """Today as a decimal year."""
     return decimal_year(dt.date.today().isoformat())
-
-
-def _load_totals(db: Path, run_id: str) -> Any:
-    return _load_run(db, run_id)[1]
-
-
-def _load_run(db: Path, run_id: str) -> tuple[str, Any]:
-    """(the run's id, its totals): `run_id` may be an id, a unique prefix of one, or 'latest'."""
-    if not Path(db).is_file():
-        raise ConfigError(f"no database at {db}; pass --db with the file a sweep wrote")
-    from oomlab.store import Store  # lazy: only --run needs the database
-
-    store = Store(db)
-    try:
-        resolve = getattr(store, "resolve_run", None)
-        run_id = resolve(run_id) if resolve is not None else run_id
-        return run_id, store.run_totals(run_id)
-    finally:
-        store.close()

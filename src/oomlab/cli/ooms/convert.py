@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from oomlab.cli.common import console, print_json
 from oomlab.cli.ooms.common import (
     DataOpt,
     DaysPerWeekOpt,
@@ -15,14 +16,12 @@ from oomlab.cli.ooms.common import (
     HumanTpsOpt,
     JsonOpt,
     PaceOpt,
-    _console,
-    _emit_json,
-    _g,
-    _pace,
-    _print_pace,
-    _reference,
-    _wants_json,
+    command_pace,
     convert_app,
+    figure,
+    print_pace,
+    reference_data,
+    wants_json,
 )
 from oomlab.errors import ConfigError
 from oomlab.forecast import conversions as conv
@@ -43,31 +42,31 @@ def convert_tokens(
     json_out: JsonOpt = False,
 ) -> None:
     """Tokens ↔ human working time at one human pace (default: SA ch. I's 100 tokens/minute, 8 h days, 40 h weeks)."""
-    human = _pace(ctx, pace, human_tokens_per_second, hours_per_day, days_per_week)
-    as_json = _wants_json(ctx, json_out)
+    human = command_pace(ctx, pace, human_tokens_per_second, hours_per_day, days_per_week)
+    as_json = wants_json(ctx, json_out)
     if hours is not None and tokens is not None:
         raise ConfigError("give tokens or --hours, not both")
     if hours is not None:
         n = human_time_to_tokens(hours, human)
         if as_json:
-            _emit_json({"hours": hours, "tokens": n, "workdays": hours / human.hours_per_day,
+            print_json({"hours": hours, "tokens": n, "workdays": hours / human.hours_per_day,
                         "human_pace": human.as_dict()})
             return
-        _console().print(f"{hours:g} hours of human thinking ≈ {n:,.0f} tokens "
-                         f"({hours / human.hours_per_day:.3g} working days)")
-        _print_pace(human)
+        console.print(f"{hours:g} hours of human thinking ≈ {n:,.0f} tokens "
+                      f"({hours / human.hours_per_day:.3g} working days)")
+        print_pace(human)
         return
     if tokens is not None:
         t = tokens_to_human_time(tokens, human)
         if as_json:
-            _emit_json(t.as_dict())
+            print_json(t.as_dict())
             return
-        _console().print(f"{tokens:,.0f} tokens ≈ {t.phrase()} of human work")
-        _print_pace(human)
+        console.print(f"{tokens:,.0f} tokens ≈ {t.phrase()} of human work")
+        print_pace(human)
         return
     rows = conv.thinking_time_table(human)
     if as_json:
-        _emit_json({"human_pace": human.as_dict(),
+        print_json({"human_pace": human.as_dict(),
                     "rows": [{"order": r.order, "tokens": r.tokens, "essay_says": r.essay_says,
                               "hours": r.human_time.hours, "phrase": r.human_time.phrase()} for r in rows]})
         return
@@ -76,8 +75,8 @@ def convert_tokens(
         table.add_column(name)
     for r in rows:
         table.add_row(r.order, f"{r.tokens:,.0f}", r.essay_says, r.human_time.phrase())
-    _console().print(table)
-    _print_pace(human)
+    console.print(table)
+    print_pace(human)
 
 
 @convert_app.command("watts")
@@ -92,7 +91,7 @@ def convert_watts(
     json_out: JsonOpt = False,
 ) -> None:
     """J/token ↔ human-equivalent watts: the power to produce tokens at a human's pace."""
-    human = _pace(ctx, pace, human_tokens_per_second, hours_per_day, days_per_week)
+    human = command_pace(ctx, pace, human_tokens_per_second, hours_per_day, days_per_week)
     if (j_per_token is None) == (watts is None):
         raise ConfigError("give exactly one of --j-per-token or --watts")
     if j_per_token is not None:
@@ -102,14 +101,14 @@ def convert_watts(
         result = {"human_equivalent_watts": watts, "joules_per_token": conv.joules_per_token_at(watts, human)}
     result["watt_hours_per_workday"] = result["human_equivalent_watts"] * human.hours_per_day
     result["brain_watts"] = conv.HUMAN_BRAIN_WATTS
-    if _wants_json(ctx, json_out):
-        _emit_json({**result, "human_pace": human.as_dict()})
+    if wants_json(ctx, json_out):
+        print_json({**result, "human_pace": human.as_dict()})
         return
-    _console().print(f"{_g(result['joules_per_token'])} J/token at {human.tokens_per_second:.3g} tokens/s = "
-                     f"{_g(result['human_equivalent_watts'])} W per human-equivalent, "
-                     f"{_g(result['watt_hours_per_workday'])} Wh per {human.hours_per_day:g}-hour day "
-                     f"(a brain: ~{conv.HUMAN_BRAIN_WATTS:g} W)")
-    _print_pace(human)
+    console.print(f"{figure(result['joules_per_token'])} J/token at {human.tokens_per_second:.3g} tokens/s = "
+                  f"{figure(result['human_equivalent_watts'])} W per human-equivalent, "
+                  f"{figure(result['watt_hours_per_workday'])} Wh per {human.hours_per_day:g}-hour day "
+                  f"(a brain: ~{conv.HUMAN_BRAIN_WATTS:g} W)")
+    print_pace(human)
 
 
 def _quantity(v: Any) -> str:
@@ -128,17 +127,17 @@ def _print_dict(title: str, values: dict[str, Any]) -> None:
     table.add_column("value", justify="right")
     for k, v in values.items():
         table.add_row(k.replace("_", " "), _quantity(v))
-    _console().print(table)
+    console.print(table)
 
 
 def _show(ctx: typer.Context, json_out: bool, title: str, values: dict[str, Any], pace: HumanPace | None = None) -> None:
     """One conversion's result: JSON when asked for, else a two-column table; the pace it used, if any."""
-    if _wants_json(ctx, json_out):
-        _emit_json(values if pace is None else {**values, "human_pace": pace.as_dict()})
+    if wants_json(ctx, json_out):
+        print_json(values if pace is None else {**values, "human_pace": pace.as_dict()})
         return
     _print_dict(title, values)
     if pace is not None:
-        _print_pace(pace)
+        print_pace(pace)
 
 
 @convert_app.command("fleet")
@@ -155,7 +154,7 @@ def convert_fleet(
     json_out: JsonOpt = False,
 ) -> None:
     """A serving fleet in human terms (defaults: the seed estimate, 0.8 W per human-equivalent at any pace)."""
-    human = _pace(ctx, pace, human_tokens_per_second, hours_per_day, days_per_week)
+    human = command_pace(ctx, pace, human_tokens_per_second, hours_per_day, days_per_week)
     est = conv.fleet_estimate(gpus, watts, streams, speed, human)
     _show(ctx, json_out, "Serving fleet in human-equivalents", est.as_dict(), human)
 
@@ -178,7 +177,7 @@ def convert_price_energy(
     hours of thinking. The seed's "750 hours per million tokens" is the month-per-million
     preset (a calendar month of round-the-clock thinking), which gives its 2.5 W.
     """
-    human = _pace(ctx, pace, human_tokens_per_second, hours_per_day, days_per_week)
+    human = command_pace(ctx, pace, human_tokens_per_second, hours_per_day, days_per_week)
     est = conv.energy_from_price(usd_per_gpu_hour, watts, usd_per_million, human)
     _show(ctx, json_out, "Energy implied by a token price", est.as_dict(), human)
 
@@ -216,7 +215,7 @@ def convert_cluster(
     json_out: JsonOpt = False,
 ) -> None:
     """Cluster size → capex and megawatts (Situational Awareness IIIa's arithmetic)."""
-    hw = _reference(ctx, data).accelerator(accelerator)
+    hw = reference_data(ctx, data).accelerator(accelerator)
     price = unit_usd if unit_usd is not None else hw.unit_usd
     power = all_in_watts if all_in_watts is not None else hw.all_in_watts
     if price is None:
@@ -224,8 +223,8 @@ def convert_cluster(
     if power is None:
         raise ConfigError(f"{hw.accelerator} has no sourced all-in power; pass --all-in-watts (TDP is {hw.tdp_watts:g} W)")
     est = conv.cluster_estimate(gpus, price, power, gpu_share, hw.peak_flops)
-    if _wants_json(ctx, json_out):
-        _emit_json({"accelerator": hw.accelerator, **est.as_dict(), "source": hw.source})
+    if wants_json(ctx, json_out):
+        print_json({"accelerator": hw.accelerator, **est.as_dict(), "source": hw.source})
         return
     _print_dict(f"Cluster of {gpus:,.0f} × {hw.accelerator}", est.as_dict())
-    _console().print(f"[dim]source: {hw.source}[/]")
+    console.print(f"[dim]source: {hw.source}[/]")

@@ -18,19 +18,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from oomlab.cli.common import console, print_json
 from oomlab.cli.ooms.common import (
     DataOpt,
     JsonOpt,
-    _band,
-    _console,
-    _emit_json,
-    _factor,
-    _flop,
-    _reference,
-    _times,
-    _wants_json,
-    _when,
     app,
+    band_text,
+    json_factor,
+    parse_year,
+    reference_data,
+    wants_json,
 )
 from oomlab.errors import ConfigError
 from oomlab.forecast.counting import (
@@ -48,6 +45,7 @@ from oomlab.forecast.counting import (
 )
 from oomlab.forecast.pace import finite, finite_positive
 from oomlab.forecast.reference import ReferenceData
+from oomlab.numbers import factor, flops
 
 ENVELOPE = ("[low–high]: the ends of every input's range added together (all lows, all highs) — "
             "the widest range the sources give, not a probability interval")
@@ -70,14 +68,14 @@ def _rate(ref: ReferenceData, kind: str, row_id: str, typed: str | None, flag: s
     """A rate band and the sentence that says where it came from: typed, or a row of the right kind."""
     if typed is not None:
         band = parse_band(typed, flag)
-        return band, f"{kind} {_band(band)} OOM/yr, as typed ({flag})"
+        return band, f"{kind} {band_text(band)} OOM/yr, as typed ({flag})"
     row = ref.trend(row_id)
     if row.kind != kind:
         raise ConfigError(f"trend '{row.id}' is a {row.kind} rate; this option needs a rate of kind {kind} "
                           f"(rows of that kind: {', '.join(t.id for t in ref.trends_of(kind))})")
     rows = ref.trends_of(kind)
     band = rate_band(rows, row)
-    return band, (f"{kind} {_band(band)} OOM/yr: best from {row.id}, range the envelope of "
+    return band, (f"{kind} {band_text(band)} OOM/yr: best from {row.id}, range the envelope of "
                   f"{', '.join(t.id for t in rows)}")
 
 
@@ -88,16 +86,16 @@ def _gains(ref: ReferenceData, rows: Sequence[str] | None, factors: Sequence[str
         gains.append(multiplier_ooms(ref.multiplier(m)))
         names.append(m)
     for text in factors or []:
-        factor = parse_band(text, "--unhobbling-factor")
-        if factor.low <= 0:
+        typed = parse_band(text, "--unhobbling-factor")
+        if typed.low <= 0:
             raise ConfigError(f"--unhobbling-factor must be a positive factor, got '{text}'")
-        gains.append(multiplier_ooms(factor))
+        gains.append(multiplier_ooms(typed))
         names.append(f"×{text}")
     return gains, names
 
 
 def _ooms_row(table: Table, label: str, band: Band) -> None:
-    table.add_row(label, _band(band, _ooms_text), _times(band.best))
+    table.add_row(label, band_text(band, _ooms_text), factor(band.best))
 
 
 # ---------------------------------------------------------------- count
@@ -119,7 +117,7 @@ def _list_models(ref: ReferenceData, as_json: bool, sources: bool) -> None:
     models = sorted(ref.training, key=lambda r: r.year)
     base = models[0].flop
     if as_json:
-        _emit_json([{"model": m.model, "date": m.date, "flop": m.flop, "flop_low": m.flop_low,
+        print_json([{"model": m.model, "date": m.date, "flop": m.flop, "flop_low": m.flop_low,
                      "flop_high": m.flop_high, "ooms_above_first": math.log10(m.flop / base),
                      "source": m.source} for m in models])
         return
@@ -127,9 +125,8 @@ def _list_models(ref: ReferenceData, as_json: bool, sources: bool) -> None:
     for name in ("model", "date", "FLOP [low–high]", "OOMs", *(["source"] if sources else [])):
         table.add_column(escape(name), overflow="fold", style="dim" if name == "source" else None)
     for m in models:
-        table.add_row(escape(m.model), m.date, _band(Band(m.flop_low, m.flop, m.flop_high), _flop),
+        table.add_row(escape(m.model), m.date, band_text(Band(m.flop_low, m.flop, m.flop_high), flops),
                       f"{math.log10(m.flop / base):.2f}", *([escape(m.source)] if sources else []))
-    console = _console()
     console.print(table)
     if not sources:
         console.print("[dim]sources: add --sources, or --json[/]")
@@ -157,8 +154,8 @@ def count(
     or `count 2e25 --years 4 --compute-rate 0.5 --algo-rate 0.5` (END from the rate).
     For prices use `ooms rate price ...`: this command counts FLOP.
     """
-    ref = _reference(ctx, data)
-    as_json = _wants_json(ctx, json_out)
+    ref = reference_data(ctx, data)
+    as_json = wants_json(ctx, json_out)
     if start is None:
         _list_models(ref, as_json, sources)
         return
@@ -185,7 +182,7 @@ def count(
             raise ConfigError(f"{a_name} and {b_name} are dated models ({dated:.1f} years apart); drop --years")
         span = dated if dated is not None else years
     result: dict[str, Any] = {"start": a_name, "end": b_name, "start_flop": a.as_dict(), "end_flop": b.as_dict(),
-                              "physical_ooms": physical.as_dict(), "physical_factor": _factor(physical.best),
+                              "physical_ooms": physical.as_dict(), "physical_factor": json_factor(physical.best),
                               "years": span, "physical_ooms_per_year": None if not span else physical.best / span,
                               "range": ENVELOPE}
     total = physical
@@ -202,25 +199,24 @@ def count(
         log10_after(a.best, total, "effective compute")
         result.update({"algorithmic_rate": algo.as_dict(), "algorithmic_ooms": algo.scaled(span).as_dict(),
                        "unhobbling": names, "unhobbling_ooms": sum(gains, ZERO).as_dict(),
-                       "effective_ooms": total.as_dict(), "effective_factor": _factor(total.best), "notes": notes})
+                       "effective_ooms": total.as_dict(), "effective_factor": json_factor(total.best), "notes": notes})
     if as_json:
-        _emit_json(result)
+        print_json(result)
         return
     table = Table(title=escape(f"Counting the OOMs: {a_name} → {b_name}"))
     table.add_column("quantity")
     table.add_column(escape("best [low–high]"))
     table.add_column("factor (best)", justify="right")
-    table.add_row("start FLOP", _band(a, _flop), "")
-    table.add_row("end FLOP", _band(b, _flop), "")
+    table.add_row("start FLOP", band_text(a, flops), "")
+    table.add_row("end FLOP", band_text(b, flops), "")
     _ooms_row(table, "physical compute, OOMs", physical)
     if span:
         table.add_row("years apart", f"{span:.2f}", "")
-        table.add_row("physical OOMs per year", f"{physical.best / span:.2f}", f"{_times(physical.best / span)}/yr")
+        table.add_row("physical OOMs per year", f"{physical.best / span:.2f}", f"{factor(physical.best / span)}/yr")
     if wants_effective:
         _ooms_row(table, "algorithmic efficiency, OOMs", Band(**result["algorithmic_ooms"]))
         _ooms_row(table, "unhobbling, OOMs", Band(**result["unhobbling_ooms"]))
         _ooms_row(table, "[bold]effective compute, OOMs[/]", total)
-    console = _console()
     console.print(table)
     for note in notes:
         console.print(f"[dim]rate: {escape(note)}[/]", soft_wrap=True)
@@ -256,19 +252,19 @@ def project_cmd(
     low and high span every sourced row of the same kind, and bands add end to end, as the
     essay's ranges do: an envelope, not a probability interval.
     """
-    ref = _reference(ctx, data)
+    ref = reference_data(ctx, data)
     model_year, model_flop = None, None
     if start_year is None or base_flop is None:
         row = ref.training_run(start)
         model_year, model_flop = row.year, row.flop
-    year0 = _when(start_year, "--start-year") if start_year is not None else model_year
+    year0 = parse_year(start_year, "--start-year") if start_year is not None else model_year
     flop0 = base_flop if base_flop is not None else model_flop
     assert year0 is not None and flop0 is not None
     finite_positive("--base-flop", flop0)
     if to is not None:
         if years is not None:
             raise ConfigError("give --years or --to, not both")
-        years = _when(to, "--to") - year0
+        years = parse_year(to, "--to") - year0
         if years <= 0:
             raise ConfigError(f"--to {to} is not after the start ({year0:.2f})")
     years = 4.0 if years is None else years
@@ -282,10 +278,10 @@ def project_cmd(
         target = math.log10(finite_positive("--reach", reach)) - math.log10(flop0)
     when = None if target is None else year_reaching(target, year0, phys + algo, sum(gains, ZERO))
     notes = [phys_note, algo_note]
-    if _wants_json(ctx, json_out):
-        _emit_json({"start_year": year0, "start_flop": flop0, "years": years, "physical_rate": phys.as_dict(),
+    if wants_json(ctx, json_out):
+        print_json({"start_year": year0, "start_flop": flop0, "years": years, "physical_rate": phys.as_dict(),
                     "algorithmic_rate": algo.as_dict(), "unhobbling": names, "range": ENVELOPE, "notes": notes,
-                    "points": [{**p.as_dict(), "effective_factor": _factor(p.effective.best),
+                    "points": [{**p.as_dict(), "effective_factor": json_factor(p.effective.best),
                                 "effective_flop": {k: flop0 * 10**v for k, v in p.effective.as_dict().items()}}
                                for p in points],
                     "target_ooms": target, "reached": None if when is None else when.as_dict()})
@@ -293,20 +289,19 @@ def project_cmd(
     _print_projection(year0, flop0, points, notes)
     if when is not None and target is not None:
         fmt: Callable[[float | None], str] = lambda y: "never" if y is None else f"{y:.1f}"  # noqa: E731
-        _console().print(f"{target:.2f} OOMs ({_times(target)}) above the start is reached in {fmt(when.best)} "
-                         f"(earliest {fmt(when.earliest)}, latest {fmt(when.latest)}).")
+        console.print(f"{target:.2f} OOMs ({factor(target)}) above the start is reached in {fmt(when.best)} "
+                      f"(earliest {fmt(when.earliest)}, latest {fmt(when.latest)}).")
 
 
 def _print_projection(year0: float, flop0: float, points: Sequence[Any], notes: Sequence[str]) -> None:
-    table = Table(title=escape(f"Effective compute from {year0:.2f} ({_flop(flop0)} FLOP), OOMs gained"),
+    table = Table(title=escape(f"Effective compute from {year0:.2f} ({flops(flop0)} FLOP), OOMs gained"),
                   caption="OOMs (best): phys. = physical compute, algo. = algorithms, unhob. = unhobbling")
     for name in ("year", "phys.", "algo.", "unhob.", "effective OOMs", "factor", "eff. FLOP"):
         table.add_column(escape(name), no_wrap=True)
     for p in points:
         table.add_row(f"{p.year:.2f}", _ooms_text(p.physical.best), _ooms_text(p.algorithmic.best),
-                      _ooms_text(p.unhobbling.best), f"[bold]{_band(p.effective, _ooms_text)}[/]",
-                      _times(p.effective.best), _flop(flop0 * 10**p.effective.best))
-    console = _console()
+                      _ooms_text(p.unhobbling.best), f"[bold]{band_text(p.effective, _ooms_text)}[/]",
+                      factor(p.effective.best), flops(flop0 * 10**p.effective.best))
     console.print(table)
     for note in notes:
         console.print(f"[dim]rate: {escape(note)}[/]", soft_wrap=True)
@@ -331,7 +326,7 @@ def _value_text(what: Quantity, unit: str | None, value: float) -> str:
         return f"{value:.4g} {unit}"
     if what is Quantity.price:
         return f"${value:.4g} per M tokens"
-    return f"{_flop(value)} FLOP"
+    return f"{flops(value)} FLOP"
 
 
 @app.command()
@@ -350,17 +345,17 @@ def rate(
 
     `rate price 2021-11 60 2024-11 0.06` is a16z's LLMflation: ÷1,000 in 3 years, ÷10 a year.
     """
-    change = Change(_when(start_date, "the first date"), finite("the first value", start_value),
-                    _when(end_date, "the second date"), finite("the second value", end_value))
+    change = Change(parse_year(start_date, "the first date"), finite("the first value", start_value),
+                    parse_year(end_date, "the second date"), finite("the second value", end_value))
     label = unit or _UNITS[what]
     at: dict[str, Any] | None = None
     if to is not None:
-        year = _when(to, "--to")
+        year = parse_year(to, "--to")
         logs = math.log10(change.end_value) + change.ooms_per_year * (year - change.end_year)
         log10_after(1.0, Band.point(logs), f"the value at {to}")
         at = {"date": to, "year": year, "value": 10**logs}
-    if _wants_json(ctx, json_out):
-        _emit_json({"what": what.value, "unit": label, **change.as_dict(), "at": at})
+    if wants_json(ctx, json_out):
+        print_json({"what": what.value, "unit": label, **change.as_dict(), "at": at})
         return
     word = ("rise" if change.ooms >= 0 else "decline") if what is Quantity.price else \
         ("growth" if change.ooms >= 0 else "fall")
@@ -370,11 +365,11 @@ def rate(
     table.add_row(escape(start_date), escape(_value_text(what, unit, change.start_value)))
     table.add_row(escape(end_date), escape(_value_text(what, unit, change.end_value)))
     table.add_row("years apart", f"{change.years:.2f}")
-    table.add_row("change", f"{change.ooms:+.2f} OOMs ({_times(change.ooms)}, {word})")
+    table.add_row("change", f"{change.ooms:+.2f} OOMs ({factor(change.ooms)}, {word})")
     half = "doubles" if change.ooms >= 0 else "halves"
     per_2 = "never changes" if math.isinf(change.months_per_factor_2) else \
         f"{half} every {change.months_per_factor_2:.1f} months"
-    table.add_row("rate", f"{change.ooms_per_year:+.2f} OOMs/yr ({_times(change.ooms_per_year)} per year); {per_2}")
+    table.add_row("rate", f"{change.ooms_per_year:+.2f} OOMs/yr ({factor(change.ooms_per_year)} per year); {per_2}")
     if at is not None:
         table.add_row(escape(f"at {to}, if the line holds"), escape(_value_text(what, unit, at["value"])))
-    _console().print(table)
+    console.print(table)

@@ -9,23 +9,21 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from oomlab.cli.common import console, db_option, print_json, run_totals
 from oomlab.cli.ooms.common import (
-    _META_KEY,
     DataOpt,
     DaysPerWeekOpt,
     HoursPerDayOpt,
     HumanTpsOpt,
     JsonOpt,
+    META_KEY,
+    OomsOptions,
     PaceOpt,
-    _console,
-    _emit_json,
-    _g,
-    _load_run,
-    _Options,
-    _pace,
-    _print_pace,
-    _reference,
     app,
+    command_pace,
+    figure,
+    print_pace,
+    reference_data,
 )
 from oomlab.forecast import conversions as conv
 from oomlab.forecast.measured import MeasuredFigures, measured_figures
@@ -42,7 +40,7 @@ def ooms(
     lab: Annotated[Path | None, typer.Option("--lab", help="A lab's database, directory or summary.json (`oomlab lab run`): "
                                              "its measured compute-equivalent gains beside the reference unhobbling "
                                              "multipliers.")] = None,
-    db: Annotated[Path, typer.Option("--db", help="The SQLite database a sweep wrote.")] = Path("oomlab.db"),
+    db: Path = db_option("The SQLite database a sweep wrote."),
     data: DataOpt = None,
     json_out: JsonOpt = False,
     pace: PaceOpt = None,
@@ -54,9 +52,9 @@ def ooms(
 
     The pace flags here apply to every command after them; a command's own pace flags win.
     """
-    ctx.meta[_META_KEY] = _Options(run, db, list(data or []), json_out,
+    ctx.meta[META_KEY] = OomsOptions(run, db, list(data or []), json_out,
                                    (pace, human_tokens_per_second, hours_per_day, days_per_week))
-    human = _pace(ctx)  # a bad pace fails here, before any command runs
+    human = command_pace(ctx)  # a bad pace fails here, before any command runs
     if ctx.invoked_subcommand is not None:
         return
     if lab is not None:
@@ -66,12 +64,12 @@ def ooms(
     if run is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
-    run, totals = _load_run(db, run)  # an id, a unique prefix of one, or 'latest'
+    run, totals = run_totals(db, run)  # an id, a unique prefix of one, or 'latest'
     figures = measured_figures(totals, human)
-    ref = _reference(ctx, None)
+    ref = reference_data(ctx, None)
     rows = _reference_rows(ref, human)
     if json_out:
-        _emit_json({"run_id": run, "run": figures.as_dict(), "reference": rows, "human_pace": human.as_dict()})
+        print_json({"run_id": run, "run": figures.as_dict(), "reference": rows, "human_pace": human.as_dict()})
         return
     _print_measured(run, figures, rows, human)
 
@@ -122,23 +120,22 @@ def _print_measured(run: str, f: MeasuredFigures, rows: list[dict[str, Any]], pa
         table.add_column(name, overflow="fold", justify="right")
     table.add_column("energy", no_wrap=True)
     table.add_column("ref", no_wrap=True)
-    table.add_row(f"[bold]this run[/] ({escape(f.model_id or 'model ?')}, {f.samples} samples)", _g(f.joules_per_token),
-                  _g(f.human_equivalent_watts), _g(f.tokens_per_second), _g(f.usd_per_million_tokens),
+    table.add_row(f"[bold]this run[/] ({escape(f.model_id or 'model ?')}, {f.samples} samples)", figure(f.joules_per_token),
+                  figure(f.human_equivalent_watts), figure(f.tokens_per_second), figure(f.usd_per_million_tokens),
                   f"[bold]{f.energy_label}[/]", "")
     sources: list[str] = []
     for r in rows:
         if r["source"] not in sources:
             sources.append(r["source"])
-        table.add_row(escape(r["figure"]), _g(r["joules_per_token"]), _g(r["human_equivalent_watts"]),
-                      _g(r["tokens_per_second"]), _g(r["usd_per_million_tokens"]), r["energy"],
+        table.add_row(escape(r["figure"]), figure(r["joules_per_token"]), figure(r["human_equivalent_watts"]),
+                      figure(r["tokens_per_second"]), figure(r["usd_per_million_tokens"]), r["energy"],
                       str(sources.index(r["source"]) + 1))
-    console = _console()
     console.print(table)
     for i, source in enumerate(sources, 1):
         console.print(f"[dim]{i}. {escape(source)}[/]")
     console.print(f"{f.completion_tokens:g} completion tokens = "
                   f"{tokens_to_human_time(f.completion_tokens, pace).phrase()} of human work.")
-    _print_pace(pace)
+    print_pace(pace)
     if not f.energy_measured:
         console.print("[yellow]This run's energy is an estimate from a configured device power, not a meter reading.[/]")
 
@@ -151,12 +148,12 @@ def _print_lab(ctx: typer.Context, path: Path, json_out: bool) -> None:
     from oomlab.lab.summary import load_summary, unhobbling_rows
 
     summary = load_summary(path)
-    ref = _reference(ctx, None)
+    ref = reference_data(ctx, None)
     multipliers = {m.id: m for m in ref.multipliers}
     rows = unhobbling_rows(summary)
     label = summary.get("label", "measured on the lab task")
     if json_out:
-        _emit_json({"label": label, "measured": rows,
+        print_json({"label": label, "measured": rows,
                     "reference": [{"id": m.id, "low": m.low, "best": m.best, "high": m.high, "source": m.source}
                                   for m in ref.multipliers]})
         return
@@ -182,7 +179,6 @@ def _print_lab(ctx: typer.Context, path: Path, json_out: bool) -> None:
         if m.id not in shown:
             band = f"{m.best:g}" if m.low == m.high else f"{m.low:g}-{m.high:g}"
             table.add_row(escape(m.id.replace("_", " ")), band, "", "", "[dim]not measured by the lab[/]", "")
-    console = _console()
     console.print(table)
     for m in ref.multipliers:
         console.print(f"[dim]reference {escape(m.id)}: {escape(m.source)}[/]")

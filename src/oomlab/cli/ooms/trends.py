@@ -9,19 +9,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from oomlab.cli.common import console, db_option, print_json, run_totals
 from oomlab.cli.ooms.common import (
     DataOpt,
     JsonOpt,
-    _console,
-    _emit_json,
-    _g,
-    _load_run,
-    _options,
-    _pace,
-    _reference,
-    _today,
-    _wants_json,
     app,
+    command_pace,
+    figure,
+    ooms_options,
+    reference_data,
+    today_year,
+    wants_json,
 )
 from oomlab.errors import ConfigError, FitError
 from oomlab.forecast.measured import measured_figures
@@ -64,14 +62,14 @@ def fit(
     json_out: JsonOpt = False,
 ) -> None:
     """Log-linear fit of dated prices or compute: rate per year (× and OOMs) with an interval."""
-    ref = _reference(ctx, data)
+    ref = reference_data(ctx, data)
     fits: list[tuple[str, TrendFit]] = []
     for name, years, values, _ in _series(ref, what, capability, since):
         fits.append((name, _fit(name, years, values, confidence)))
     kind = "price_decline" if what == "prices" else "physical_compute"
     sources = ref.trends_of(kind)
-    if _wants_json(ctx, json_out):
-        _emit_json({"series": what, "fits": [{"name": n, **f.as_dict()} for n, f in fits],
+    if wants_json(ctx, json_out):
+        print_json({"series": what, "fits": [{"name": n, **f.as_dict()} for n, f in fits],
                     "reference_rates": [{"id": t.id, "low": t.low, "best": t.best, "high": t.high,
                                          "source": t.source} for t in sources]})
         return
@@ -82,8 +80,7 @@ def fit(
         interval = "" if f.ooms_per_year_low is None else f" [{f.ooms_per_year_low:.2f}, {f.ooms_per_year_high:.2f}]"
         table.add_row(escape(name), str(f.n), f"{f.start_year:.1f}–{f.end_year:.1f}",
                       f"{f.fold_per_year:.3g}× {'up' if f.direction == 'growth' else 'down'}", f"{f.ooms_per_year:+.2f}{interval}",
-                      f"{f.months_per_halving_or_doubling:.1f}", _g(f.r_squared))
-    console = _console()
+                      f"{f.months_per_halving_or_doubling:.1f}", figure(f.r_squared))
     console.print(table)
     ref_table = Table(title=f"Sourced {kind} rates, OOMs/yr", show_lines=False)
     for name in ("id", "low", "best", "high", "source"):
@@ -106,17 +103,17 @@ def plot(
     since: Annotated[float | None, typer.Option(help="Only points from this year on.")] = None,
     confidence: Annotated[float, typer.Option(help="Confidence level of the projection band.")] = 0.9,
     run: Annotated[str | None, typer.Option("--run", help="Add this run's measured $/M tokens (prices chart).")] = None,
-    db: Annotated[Path | None, typer.Option("--db", help="The SQLite database a sweep wrote.")] = None,
+    db: Path | None = db_option("The SQLite database a sweep wrote (default: the group's --db).", default=None),
     data: DataOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """The trendline chart: log-y, data points, fitted line, projection band, measured points."""
     from oomlab.forecast.plot import MeasuredPoint, Series, plot_trends  # matplotlib only when plotting
 
-    opts = _options(ctx)
+    opts = ooms_options(ctx)
     if finite("--years", years) < 0:
         raise ConfigError(f"--years must be zero or more, got {years:g}")
-    ref = _reference(ctx, data)
+    ref = reference_data(ctx, data)
     raw = _series(ref, what, capability, since)
     if what == "prices" and not capability:
         raw = [s for s in raw if len(s[1]) >= 3] or raw
@@ -126,18 +123,18 @@ def plot(
     if run_id is not None:
         if what != "prices":
             raise ConfigError("--run adds a measured $/M-tokens point; it applies to `plot prices`")
-        run_id, totals = _load_run(db or opts.db, run_id)  # an id, a unique prefix of one, or 'latest'
-        figures = measured_figures(totals, _pace(ctx))  # only its $/M tokens is drawn
+        run_id, totals = run_totals(db or opts.db, run_id)  # an id, a unique prefix of one, or 'latest'
+        figures = measured_figures(totals, command_pace(ctx))  # only its $/M tokens is drawn
         if figures.usd_per_million_tokens:
-            measured.append(MeasuredPoint(_today(), figures.usd_per_million_tokens, f"run {run_id} ({figures.model_id})"))
+            measured.append(MeasuredPoint(today_year(), figures.usd_per_million_tokens, f"run {run_id} ({figures.model_id})"))
     title, ylabel = {
         "prices": ("Price per million tokens at fixed capability", "USD per million tokens (log)"),
         "compute": ("Training compute of notable models", "training compute, FLOP (log)"),
     }[what]
     path = plot_trends(series, out, title=title, ylabel=ylabel, project_years=years, measured=measured,
                        annotate=what == "compute")
-    if _wants_json(ctx, json_out):
-        _emit_json({"path": str(path), "series": [{"name": s.label, **s.fit.as_dict()} for s in series if s.fit],
+    if wants_json(ctx, json_out):
+        print_json({"path": str(path), "series": [{"name": s.label, **s.fit.as_dict()} for s in series if s.fit],
                     "measured": [{"year": m.year, "value": m.value, "label": m.label} for m in measured]})
         return
-    _console().print(f"wrote {path}")
+    console.print(f"wrote {path}")

@@ -1,4 +1,4 @@
-"""The search tree shared by the step-level search strategies (beam, tot, mcts), and its trace.
+"""The search engine of the step-level search strategies (beam, tot, mcts, ...): the tree, its step sampler and trace.
 
 The root is the task's few-shot prompt; every other node is one reasoning step, a piece of
 model text ended by a delimiter (a newline by default). A node's *context* is the prompt followed
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oomlab.backends.base import Backend, GenRequest, Generation, SamplingParams
+from oomlab.ledger import charged_prompt_tokens
 from oomlab.problem import Problem
 from oomlab.scorers.base import Candidate, Scorer
 from oomlab.tasks.numeric import ANSWER_MARKER
@@ -212,7 +213,7 @@ class StepSampler:
     def tokens(self) -> dict[str, float]:
         """The tokens of every sample this solve caused, as the ledger charges them (`ledger.charge`):
         a prompt shared by a group of samples is split among them."""
-        return {"prompt": sum(g.prompt_tokens / max(g.group_size, 1) for g in self.spent),
+        return {"prompt": sum(charged_prompt_tokens(g) for g in self.spent),
                 "completion": sum(g.completion_tokens for g in self.spent), "samples": len(self.spent)}
 
     def trace(self, **extra: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Thinking-budget control for reasoning models: cap the thinking, or force it longer with "Wait".
+"""Budget forcing (strategy `budget`) for reasoning models: cap the thinking, or force it longer with "Wait".
 
 Budget forcing (Muennighoff et al. 2025, "s1: Simple test-time scaling", arXiv 2501.19393, §3.1):
 "to enforce a maximum, we simply append the end-of-thinking token delimiter and 'Final Answer:'
@@ -91,6 +91,7 @@ class BudgetForcing(Strategy):
         trace = {"thinking_cap": cap, "thinking_tokens": used, "waits": waits, "forced_end": forced_end,
                  "thinking": thinking[-4000:], "answer_text": final.text}
         return Attempt(answer, task.check(answer, problem), tuple(generations), trace)
+
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "unit": self.unit, "wait": self.wait, "start_marker": self.start_marker,

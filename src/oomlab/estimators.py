@@ -8,11 +8,14 @@ arXiv 2107.03374, §2.1).
 
 from __future__ import annotations
 
+import itertools
 import math
+import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from scipy.stats import binom, hypergeom
@@ -218,3 +221,107 @@ def _worth_counting(n: int, k: int, m_a: int, ts: np.ndarray, m_b: int, tol: flo
     if m_b:
         bound = bound * hypergeom.cdf(ts, n - m_a, m_b, k - ts)
     return bound >= tol
+
+
+EXACT_SUBSETS = 20_000  # weighted_vote_at_k enumerates every k-subset up to this many; beyond, samples this many
+
+
+def weighted_winners(indices: Sequence[int], answers: Sequence[str | None], confidences: Sequence[float],
+                     keep: float) -> list[str]:
+    """The answers tied for the highest confidence-weighted vote among the traces `indices` (filtered first)."""
+    voters = [i for i in indices if answers[i] is not None]
+    if not voters:
+        return []
+    voters.sort(key=lambda i: (-confidences[i], i))  # most confident first; the older sample on ties
+    kept = voters[: max(1, math.ceil(keep * len(voters)))]
+    weights = {i: math.exp(confidences[i]) if confidences[i] > -math.inf else 0.0 for i in kept}
+    if not any(weights.values()):
+        weights = dict.fromkeys(kept, 1.0)  # no confidence anywhere: a plain count
+    votes: dict[str, float] = {}
+    for i in sorted(kept):  # answers in order of first appearance
+        votes[answers[i]] = votes.get(answers[i], 0.0) + weights[i]  # type: ignore[index]
+    top = max(votes.values())
+    return [a for a, v in votes.items() if math.isclose(v, top, rel_tol=1e-12, abs_tol=0.0)]
+
+
+def weighted_vote_at_k(answers: Sequence[str | None], correct: Sequence[bool], confidences: Sequence[float],
+                       keep: float, k: int) -> float:
+    """Expected correctness of the confidence-weighted vote (DeepConf) on a uniformly random k-subset.
+
+    Exact over every subset when there are at most EXACT_SUBSETS of them, else the mean over that
+    many subsets drawn uniformly with a fixed seed (standard error below 0.004).
+    """
+    n = len(answers)
+    _check_k(n, k)
+    right = {a for a, c in zip(answers, correct) if a is not None and c}
+    if math.comb(n, k) <= EXACT_SUBSETS:
+        subsets: Any = itertools.combinations(range(n), k)
+        count = math.comb(n, k)
+    else:
+        rng = random.Random(f"deepconf|{n}|{k}")
+        subsets = (rng.sample(range(n), k) for _ in range(EXACT_SUBSETS))
+        count = EXACT_SUBSETS
+    total = 0.0
+    for subset in subsets:
+        winners = weighted_winners(subset, answers, confidences, keep)
+        if winners:
+            total += sum(a in right for a in winners) / len(winners)
+    return total / count
+
+
+def mean_correct(correct: Sequence[bool], k: int) -> float:
+    """One sample's accuracy (sample, greedy): the draw's mean correctness, unbiased, variance 1/N."""
+    if k != 1:
+        raise ValueError(f"a one-sample strategy runs at budget 1 only, got k={k}")
+    if not correct:
+        raise ValueError("empty draw")
+    return sum(correct) / len(correct)
+
+
+EstimatorFn = Callable[..., float]  # (answers, correct, scores, k, **params) -> expected correctness at k
+_ESTIMATORS: dict[str, EstimatorFn] = {}
+
+
+def register_estimator(name: str) -> Callable[[EstimatorFn], EstimatorFn]:
+    """Register how rung k of a draw strategy is estimated from its draw, under `name`.
+
+    A new draw strategy with an estimator of its own registers it in its own file, beside the class;
+    the built-ins are below. The estimator's record (`{"name": ..., **params}`) is what the sweep
+    writes into the run, so analysis calls it without the strategy object.
+    """
+    def decorate(fn: EstimatorFn) -> EstimatorFn:
+        _ESTIMATORS[name] = fn
+        return fn
+    return decorate
+
+
+def estimator_names() -> list[str]:
+    return sorted(_ESTIMATORS)
+
+
+def estimate(estimator: dict[str, Any], answers: Sequence[str | None], correct: Sequence[bool],
+             scores: Sequence[float] | None, k: int) -> float:
+    """Rung k of a draw strategy from its stored draw, by the estimator its record names."""
+    params = {key: v for key, v in estimator.items() if key != "name"}
+    fn = _ESTIMATORS.get(estimator["name"])
+    if fn is None:
+        raise ValueError(f"unknown estimator '{estimator['name']}'; registered estimators: "
+                         f"{', '.join(estimator_names())} (a strategy's own estimator is registered when its module "
+                         "is imported)")
+    return fn(answers, correct, scores, k, **params)
+
+
+def _needs_scores(name: str, scores: Sequence[float] | None) -> Sequence[float]:
+    if scores is None:
+        raise ValueError(f"estimator '{name}' needs the draw's scores")
+    return scores
+
+
+register_estimator("mean")(lambda answers, correct, scores, k: mean_correct(correct, k))
+register_estimator("majority")(lambda answers, correct, scores, k: majority_at_k(answers, correct, k))
+register_estimator("pass")(lambda answers, correct, scores, k: pass_at_k(len(correct), sum(correct), k))
+register_estimator("best-of-k")(
+    lambda answers, correct, scores, k: best_of_k(_needs_scores("best-of-k", scores), correct, k))
+register_estimator("weighted-vote")(
+    lambda answers, correct, scores, k, keep=1.0: weighted_vote_at_k(
+        answers, correct, _needs_scores("weighted-vote", scores), float(keep), k))

@@ -1,6 +1,6 @@
-"""The curve families oomlab fits, each with its prediction, Jacobian, fit and inverse.
+"""The scaling laws (functional forms) oomlab fits: each with its prediction, Jacobian, fit and inverse.
 
-Used by :mod:`oomlab.analysis.fits`, which owns the bootstrap, intervals and refusals.
+Used by :mod:`oomlab.analysis.curve_fitting`, which owns the bootstrap, intervals and refusals.
 Every law predicts *accuracy* (coverage for the coverage law) so that fits, bands and
 ``compute_for`` read the same way whatever the law.
 """

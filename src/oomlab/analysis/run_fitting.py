@@ -1,7 +1,7 @@
-"""Everything fit-related about one stored run, computed once, so `oomlab fit` and the HTML
-report print the same numbers.
+"""The fits of one stored run (every strategy's curve, reach targets, difficulty), computed once,
+so `oomlab fit` and the HTML report print the same numbers.
 
-Per strategy curve (see :mod:`oomlab.analysis.fits` for the laws and their refusals):
+Per strategy curve (see :mod:`oomlab.analysis.curve_fitting` for the laws and their refusals):
 
 * ``logistic`` — accuracy vs log10 FLOPs per problem (floor fixed at 0 by default: an
   exact-match answer is not guessed as compute goes to zero, and it saves a parameter on
@@ -14,7 +14,7 @@ Each fit either gives numbers or records why it was refused (too few rungs, a fl
 no convergence). For every fit that stands, the compute to reach a few targets above the
 best measured accuracy, each refused where the fit does not support it; one that lies outside
 the measured rungs says that it assumes the law holds there, and carries the fit's held-out-rung
-check (fits.HoldoutCheck): "unreliable" when the last rung fell outside the band predicted from
+check (curve_fitting.HoldoutCheck): "unreliable" when the last rung fell outside the band predicted from
 the others.
 
 Difficulty (Snell et al. 2024, arXiv 2408.03314, §3.2): problems are binned by pass@1
@@ -26,41 +26,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from oomlab.analysis.curves import Curve, run_curves
+from oomlab.analysis.curves import Curve, run_curves, strategy_record
 from oomlab.analysis.difficulty import bin_by_pass1, compute_optimal_by_difficulty
 from oomlab.analysis.exchange_rate import ModelRun, UnitMismatchError, check_unit
-from oomlab.analysis.fits import CurveFit, fit_curve
+from oomlab.analysis.curve_fitting import CurveFit, fit_curve
 from oomlab.errors import ConfigError, FitError
-from oomlab.store import Store
-from oomlab.strategies.base import DrawStrategy, create_strategy
+from oomlab.numbers import json_safe
+from oomlab.store import RunData, Store, load_run
 
 __all__ = ["LawFit", "ReachTarget", "RunFits", "StrategyFits", "curve_compute", "exchange_models", "fit_run",
-           "json_safe", "pick_curve"]
+           "pick_curve"]
 
 ORACLE_NOTE = "oracle — coverage, not deployable accuracy"
 DEFAULT_GAINS = (0.05, 0.10)
-
-
-def json_safe(value: Any) -> Any:
-    """Plain JSON values: NaN and ±inf become None, tuples and arrays become lists."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [json_safe(v) for v in value.tolist()]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    return value
 
 
 @dataclass(frozen=True)
@@ -183,24 +166,21 @@ def _fit_law(law: str, x_axis: str, x: np.ndarray, per_problem: np.ndarray, best
     return LawFit(law, x_axis, fit.to_dict(), None, _reach(fit, best, gains, targets), fit)
 
 
-def _sampled_draw_keys(store: Store, run_id: str, curves: Sequence[Curve]) -> list[str]:
-    """Curves of draw strategies that sample (temperature > 0): their k=1 column is pass@1 of the draw."""
-    info = store.run(run_id)
-    options = info.config.get("strategy_options", {})
+def _sampled_draw_keys(run: RunData, curves: Sequence[Curve]) -> list[str]:
+    """Curves of draw strategies that sample (temperature > 0): their k=1 column is pass@1 of the draw.
+
+    Read from the strategy records the sweep wrote (a strategy no longer registered reads as a re-run)."""
     keys = []
     for c in curves:
-        opts = dict(options.get(c.key, {"name": c.key}))
-        try:
-            strategy = create_strategy(opts.pop("name"), **opts)
-        except Exception:  # a strategy no longer registered: skip it as a pass@1 source
-            continue
-        if isinstance(strategy, DrawStrategy) and strategy.temperature > 0 and c.rungs and c.rungs[0].k == 1:
+        record = strategy_record(run, c.key)
+        sampling = record.get("sampling") or {}
+        if record.get("kind") == "draw" and sampling.get("temperature", 0) > 0 and c.rungs and c.rungs[0].k == 1:
             keys.append(c.key)
     return keys
 
 
-def _difficulty(store, run_id, curves, compute, n_bins) -> tuple[dict | None, str | None, str | None]:
-    keys = _sampled_draw_keys(store, run_id, curves)
+def _difficulty(run, curves, compute, n_bins) -> tuple[dict | None, str | None, str | None]:
+    keys = _sampled_draw_keys(run, curves)
     if not keys:
         return None, "difficulty needs pass@1 from a sampled draw: add a strategy such as sample or majority", None
     by_key = {c.key: c for c in curves}
@@ -222,8 +202,8 @@ def _difficulty(store, run_id, curves, compute, n_bins) -> tuple[dict | None, st
 
 
 def fit_run(
-    store: Store,
-    run_id: str,
+    run: RunData | Store,
+    run_id: str | None = None,
     *,
     n_boot: int = 1000,
     seed: int = 0,
@@ -237,10 +217,15 @@ def fit_run(
     the compute to reach targets, and the compute-optimal strategy per difficulty bin.
 
     Deterministic: every bootstrap is seeded with ``seed``. ``curves`` may be passed in when
-    the caller already has them (they must come from ``run_curves(store, run_id, n_boot)``).
+    the caller already has them (they must come from ``run_curves(run, n_boot=n_boot)``).
+    `fit_run(load_run(store, run_id))`; `fit_run(store, run_id)` loads it.
     """
-    info = store.run(run_id)
-    curves = list(curves) if curves is not None else run_curves(store, run_id, n_boot=max(n_boot, 1))
+    if isinstance(run, Store):
+        if run_id is None:
+            raise TypeError("fit_run(store, run_id): give the run id")
+        run = load_run(run, run_id)
+    info = run.info
+    curves = list(curves) if curves is not None else run_curves(run, n_boot=max(n_boot, 1))
     unit, compute = curve_compute(curves)
     x_axis = f"{unit} per problem"
     out = []
@@ -255,9 +240,9 @@ def fit_run(
         laws.append(_fit_law("error-power-law", x_axis, compute[c.key], c.per_problem, best, **kw))
         out.append(StrategyFits(c.key, c.label, c.oracle, tuple(r.k for r in c.rungs),
                                 tuple(float(v) for v in compute[c.key]), tuple(float(v) for v in y), tuple(laws)))
-    difficulty, refused, source = _difficulty(store, run_id, curves, compute, n_bins)
+    difficulty, refused, source = _difficulty(run, curves, compute, n_bins)
     n_problems = max((c.per_problem.shape[0] for c in curves), default=0)
-    return RunFits(run_id, info.model_id, info.task, n_problems, n_boot, seed, unit, logistic_floor,
+    return RunFits(run.id, info.model_id, info.task, n_problems, n_boot, seed, unit, logistic_floor,
                    tuple(out), difficulty, refused, source)
 
 
@@ -276,7 +261,7 @@ def pick_curve(curves: Sequence[Curve], strategy: str | None = None) -> Curve:
 
 
 def exchange_models(
-    store: Store,
+    store: Store | Mapping[str, RunData],
     run_ids: Sequence[str],
     train_flops: Sequence[float],
     *,
@@ -290,12 +275,14 @@ def exchange_models(
     (UnitMismatchError) when some do and some do not. 'flops' refuses a run without facts;
     'tokens' counts every run in tokens (prompt + completion per problem).
     """
+    loaded: Mapping[str, RunData] = (store if not isinstance(store, Store)
+                                     else {rid: load_run(store, rid) for rid in run_ids})  # each run read once
     wanted = None if unit is None else check_unit(unit)
     if len(train_flops) != len(run_ids):
         raise ConfigError(f"give --train-flops once per run ({len(run_ids)} runs, {len(train_flops)} values)")
     picked = []
     for rid in run_ids:
-        curves = curves_by_run[rid] if curves_by_run is not None else run_curves(store, rid, n_boot=1)
+        curves = curves_by_run[rid] if curves_by_run is not None else run_curves(loaded[rid], n_boot=1)
         c = pick_curve(curves, strategy)
         own_unit, compute = curve_compute([c])
         picked.append((rid, c, own_unit, compute[c.key]))
@@ -314,6 +301,6 @@ def exchange_models(
     for (rid, c, own_unit, x), tf in zip(picked, train_flops):
         if wanted != own_unit:
             x = np.array([r.tokens for r in c.rungs], dtype=float)
-        models.append(ModelRun(f"{store.run(rid).model_id.split('@')[0]} ({rid}, {c.key})", tf, x, c.per_problem,
+        models.append(ModelRun(f"{loaded[rid].info.model_id.split('@')[0]} ({rid}, {c.key})", tf, x, c.per_problem,
                                unit=wanted))
     return models, wanted
