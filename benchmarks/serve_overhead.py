@@ -31,9 +31,9 @@ import httpx
 import uvicorn
 
 from oomlab.backends.base import GenRequest, SamplingParams
+from oomlab.backends.llamacpp import LlamaCppBackend
 from oomlab.serve.app import create_app
 from oomlab.serve.runner import ServeRunner, ServeSettings
-from oomlab.serve.streaming import StreamingLlamaCppBackend
 
 
 def free_port() -> int:
@@ -51,7 +51,7 @@ def main() -> None:
     args = ap.parse_args()
     n_ctx = 2048
     params = SamplingParams(temperature=0.0, max_tokens=args.max_tokens)  # what a plain greedy request becomes
-    backend = StreamingLlamaCppBackend(n_threads=args.threads, n_ctx=n_ctx, max_parallel=16)
+    backend = LlamaCppBackend(n_threads=args.threads, n_ctx=n_ctx, max_parallel=16)
     prompts = iter(f"Q: What is {a} plus {a * 7 % 13}?\nA:" for a in range(10**6))
 
     with tempfile.TemporaryDirectory() as tmp:
