@@ -188,7 +188,7 @@ def _print_result(result) -> None:
                               "tightest pair; parallel iso-accuracy lines assumed)")
         else:
             lo, hi = er.slope_interval
-            console.print(f"exchange rate ({fmt}, along {result.exchange_label}'s iso-accuracy lines): "
+            console.print(f"exchange rate ({fmt}, along {escape(result.exchange_label)}'s iso-accuracy lines): "
                           f"{er.test_ooms_per_train_oom:.2f} test-time OOMs per training OOM "
                           f"[{-hi:.2f}, {-lo:.2f}] ({er.interval_method}): {er.rate_text}", highlight=False)
     primary = result.primary
