@@ -53,8 +53,8 @@ PRESETS: dict[str, Ladder] = {
     "cpu": Ladder(
         name="cpu", budgets=(3e10, 1e11, 3e11, 1e12, 3e12, 1e13), task="lab-countdown", task_options=COUNTDOWN,
         primary="direct", tokens_per_param=20.0, rows=32, lr=2e-3, problems=300, n=16, temperature=1.0,
-        note="measured: 24 minutes in one command under a load average of 1-7 (1,464 CPU-seconds: an "
-             "estimated 12-13 minutes on 2 idle cores); greedy 9% → 55%, best-of-n[check]@16 26% → 92%"),
+        note="measured: about 28 minutes on the idle 2-core machine (25 min to 11 of 12 models, then 3 min "
+             "resumed; 111% CPU); greedy 9% → 55%, best-of-n[check]@16 26% → 92%"),
     "cpu-sum": Ladder(
         name="cpu-sum", budgets=(3e10, 1e11, 3e11, 5e11, 1e12, 3e12), task="lab-sum", task_options=SUM,
         primary="direct", tokens_per_param=20.0, rows=32, lr=2e-3, problems=400, n=16, temperature=1.0,
