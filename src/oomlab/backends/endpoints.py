@@ -181,6 +181,11 @@ class EndpointPool:
     def _pick(self, avoid: Endpoint | None, pin: Endpoint | None, key: Any) -> Endpoint | None:
         if pin is not None:
             return pin if pin.in_flight < pin.concurrency else None
+        if len(self.endpoints) == 1:  # nothing to choose (and no prefix to keep anywhere)
+            ep = self.endpoints[0]
+            if ep.dead:
+                raise self.all_dead_error()
+            return ep if ep.in_flight < ep.concurrency else None
         live = [e for e in self.endpoints if not e.dead]
         if not live:
             raise self.all_dead_error()

@@ -1,6 +1,6 @@
 """The shared HTTP base for backends that talk to servers: one place for retries, timing and waste.
 
-An async httpx client runs on a private event loop in a daemon thread, so the synchronous
+A lean asyncio HTTP/1.1 client (`oomlab.backends.wire`) runs on a private event loop in a daemon thread, so the synchronous
 `generate` API works from plain code, from several threads at once, and from inside a running
 event loop alike. `base_url` may name several endpoints serving one model (`oomlab.backends.endpoints`):
 each try goes to the least-loaded live one, with at most `concurrency` in flight per endpoint. A
@@ -36,12 +36,11 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-import httpx
-
+from oomlab.backends import wire
 from oomlab.backends.base import Waste
 from oomlab.backends.endpoints import BusyClock, Endpoint, EndpointDied, EndpointPool, parse_base_urls
 from oomlab.errors import BackendError
@@ -54,9 +53,8 @@ T = TypeVar("T")
 
 RETRY_STATUS = frozenset({408, 429})  # plus every 5xx
 NOT_TAKEN_STATUS = frozenset({408, 429})  # retried, but the server says it did not work on the request
-# Transport errors raised before the request reached the server: a wait, never waste.
-UNREACHED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol, httpx.ProxyError)
-CONNECTIONS_PER_SHARD = 8  # connections per httpx client shard (see HTTPBackend._http)
+Payload = dict[str, Any] | Callable[[Endpoint], dict[str, Any]] | None
+Consume = Callable[[wire.Response], Awaitable[T]]
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -79,10 +77,15 @@ def _describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
 
 
-def _waste_reason(e: httpx.TransportError) -> str:
-    if isinstance(e, httpx.RemoteProtocolError | httpx.ReadError):
-        return "dropped connection"
-    return type(e).__name__  # ReadTimeout, WriteTimeout, WriteError, ...
+def _json_object(response: wire.Response, url: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError as e:
+        raise BackendError(f"{url} answered HTTP {response.status_code} with a body that is not JSON: "
+                           f"{response.text[:200]!r}") from e
+    if not isinstance(body, dict):
+        raise BackendError(f"{url} answered with JSON that is not an object: {response.text[:200]!r}")
+    return body
 
 
 @dataclass
@@ -137,7 +140,10 @@ class HTTPBackend:
             raise BackendError(f"timeouts must be positive, got timeout={timeout}, probe_timeout={probe_timeout}")
         if server_watts is not None and not server_watts > 0:
             raise BackendError(f"server_watts must be a positive number of watts, got {server_watts!r}")
-        self.pool = EndpointPool(parse_base_urls(base_url), concurrency, endpoint_failures, prefix_affinity)
+        urls = parse_base_urls(base_url)
+        for url in urls:
+            wire.check_no_proxy(url)
+        self.pool = EndpointPool(urls, concurrency, endpoint_failures, prefix_affinity)
         self.endpoints = [e.url for e in self.pool.endpoints]
         self.base_url = self.endpoints[0]
         self.endpoint = ", ".join(self.endpoints)  # how the servers were reached: for the books, never for cache keys
@@ -156,8 +162,7 @@ class HTTPBackend:
         self._jitter = random.Random()  # timing only: nothing measured depends on it
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._clients: list[httpx.AsyncClient] = []
-        self._next_client = 0
+        self._wire: wire.Client | None = None
         self._start_lock = threading.Lock()
         self._waste: list[Waste] = []
         self._waste_lock = threading.Lock()
@@ -242,25 +247,11 @@ class HTTPBackend:
             raise
         return future.result()
 
-    async def _http(self) -> httpx.AsyncClient:
-        """A client for the next request, round-robin over a few shards.
-
-        httpcore's pool scans every connection it holds on each request (its
-        `_assign_requests_to_connections`: `has_expired` and `is_idle` on each), so one pool of 64
-        connections spends most of the client's CPU there; shards of about CONNECTIONS_PER_SHARD
-        connections each keep that scan short. Each shard may open as many connections as the whole
-        bound, so an uneven round never queues a request: the endpoint pool alone bounds what is
-        in flight. Created on the loop's own thread, so they belong to that loop.
-        """
-        if not self._clients:
-            total = self.endpoint_concurrency * len(self.endpoints)
-            limits = httpx.Limits(max_connections=total, max_keepalive_connections=total)
-            shards = max(1, -(-total // CONNECTIONS_PER_SHARD))
-            self._clients = [httpx.AsyncClient(headers=self.headers, timeout=httpx.Timeout(self.timeout), limits=limits)
-                             for _ in range(shards)]
-        client = self._clients[self._next_client % len(self._clients)]
-        self._next_client += 1
-        return client
+    def _client(self) -> wire.Client:
+        """The connection pool, made on first use (on the loop's own thread)."""
+        if self._wire is None:
+            self._wire = wire.Client(self.headers, max_idle=self.endpoint_concurrency)
+        return self._wire
 
     # -- status and waste ---------------------------------------------------------------------
     def _status(self, line: str) -> None:
@@ -309,45 +300,80 @@ class HTTPBackend:
             + sum(min(self.max_backoff, self.backoff * 2 ** (a - 1)) for a in later)
         )
 
-    async def _send(self, client: httpx.AsyncClient, method: str, url: str, payload: dict[str, Any] | None,
-                    timeout: float, attempt: int, attempts: int, died: asyncio.Future[None] | None = None) -> httpx.Response:
-        """One try, cut off at `timeout` whole (a server trickling bytes cannot hold it longer); while it
-        stays silent, a status line every `status_interval` counts down to giving up. If `died` is set
-        meanwhile (its endpoint was set aside), the try is abandoned with EndpointDied."""
+    async def _try(self, method: str, url: str, body: dict[str, Any] | None, ep: Endpoint, timeout: float,
+                   attempt: int, attempts: int, consume: Consume[T] | None, watch: bool) -> T | wire.Response:
+        """One try, given up after `timeout` (whole; with `consume`, of silence); while it stays silent a status
+        line every `status_interval` counts down to giving up; with `watch`, abandoned (EndpointDied) as soon
+        as its endpoint is set aside. Returns `consume`'s result, or the answer read whole (a status >= 400
+        is always read whole). `consume` must await nothing but the response it is given."""
+        loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        task = asyncio.ensure_future(client.request(method, url, json=payload, timeout=timeout))
-        waits: set[asyncio.Future[Any]] = {task} if died is None else {task, died}
-        try:
-            while True:
-                left = started + timeout - time.perf_counter()
-                finished, _ = await asyncio.wait(waits, timeout=max(0.0, min(self.status_interval, left)),
-                                                 return_when=asyncio.FIRST_COMPLETED)
-                if task in finished:
-                    return task.result()
-                if died is not None and died.done():
-                    raise EndpointDied(url)
-                if left <= self.status_interval:
-                    raise httpx.ReadTimeout(f"no answer within {timeout:g} s")
-                self._status(f"no answer from {url} yet: try {attempt + 1}/{attempts}, "
-                             f"giving up in {self._time_left(attempt, attempts, started, timeout):.0f} s")
-        finally:
-            if not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        failures: list[BaseException] = []
+        conn: Any = None
 
-    async def request_json(
+        def interrupt(failure: BaseException) -> None:
+            if not failures:
+                failures.append(failure)
+                if conn is not None:
+                    conn.interrupt(failure)
+
+        def tick() -> None:
+            nonlocal handle
+            now = time.perf_counter()
+            since = max(started, conn.last_data) if consume is not None and conn is not None else started
+            left = since + timeout - now
+            if left <= 0:
+                interrupt(wire.ReadTimeout(f"no answer within {timeout:g} s"))
+                return
+            quiet = now - since
+            if quiet >= 0.999 * self.status_interval:
+                self._status(f"no answer from {url} yet: try {attempt + 1}/{attempts}, "
+                             f"giving up in {self._time_left(attempt, attempts, since, timeout):.0f} s")
+                quiet = 0.0
+            handle = loop.call_later(min(self.status_interval - quiet, left), tick)
+
+        handle = loop.call_later(min(self.status_interval, timeout), tick)
+        died = ep.died if watch else None
+        on_died = (lambda _: interrupt(EndpointDied(url))) if died is not None else None
+        try:
+            if died is not None:
+                if died.done():
+                    raise EndpointDied(url)
+                died.add_done_callback(on_died)
+            client = self._client()
+            conn = await client.connection(url, timeout)
+            if failures:
+                conn.close()
+                raise failures[0]
+            response = await client.send(conn, method, url, body, stream=consume is not None)
+            if consume is None or response.status_code >= 400:
+                await response.read()
+                return response
+            return await consume(response)
+        finally:
+            handle.cancel()
+            if died is not None:
+                died.remove_done_callback(on_died)
+
+    async def request_json(self, method: str, path: str, payload: Payload = None, **options: Any) -> dict[str, Any]:
+        """Send one request with retries; return the decoded JSON object or raise BackendError (see `request`)."""
+        return await self.request(method, path, payload, **options)
+
+    async def request(
         self,
         method: str,
         path: str,
-        payload: dict[str, Any] | Callable[[Endpoint], dict[str, Any]] | None = None,
+        payload: Payload = None,
         *,
         exchange: Exchange | None = None,
         timeout: float | None = None,
         retries: int | None = None,
         endpoint: Endpoint | None = None,
         affinity: Any = None,
-    ) -> dict[str, Any]:
-        """Send one request with retries; return the decoded JSON body or raise BackendError.
+        consume: Consume[T] | None = None,
+        handed_on: Callable[[], int] | None = None,
+    ) -> Any:
+        """Send one request with retries and return its answer, or raise BackendError.
 
         Each try goes to the least-loaded live endpoint, a retry to another one if any has room.
         `payload` may be a function of the endpoint (each may serve the model under its own name);
@@ -355,8 +381,13 @@ class HTTPBackend:
         prompt) keeps requests with the same one on one endpoint while it is not much busier than
         the least-loaded, for its prefix cache. `exchange`, if given, records the tries as they
         happen (also when this raises or is cancelled).
+
+        Without `consume` the answer is the body's JSON object. With it, the answer's body is left
+        unread for `consume(response)`, whose result is returned: a stream, given up only after
+        `timeout` of silence. `handed_on()` says how many pieces of a try `consume` has passed on:
+        once any has, a failure is final (the caller has seen text a retry might not draw again).
+        A ValueError from `consume` is an unusable answer: waste, and not retried.
         """
-        client = await self._http()
         pool = self.pool
         ex = exchange if exchange is not None else Exchange(self.url(path, endpoint))
         timeout = self.timeout if timeout is None else timeout
@@ -377,42 +408,48 @@ class HTTPBackend:
             mark = ep.clock.start()
             failure: str | None = None  # set when this try is waste
             server_fault = False  # a failure that speaks against the endpoint's health
-            response: httpx.Response | None = None
+            answer: Any = None
+            response: wire.Response | None = None
+            consumed = False  # `consume` gave its answer
             try:
-                response = await self._send(client, method, url, body_out, timeout, counted, attempts,
-                                            None if endpoint is not None else ep.died)
+                answer = await self._try(method, url, body_out, ep, timeout, counted, attempts, consume, endpoint is None)
+                if isinstance(answer, wire.Response):
+                    response, answer = answer, None
+                else:
+                    consumed = True
             except asyncio.CancelledError:
                 failure = "cancelled"
                 raise
             except EndpointDied:
                 failure = "abandoned: endpoint set aside"  # it was sent, so the server may have computed it
                 last_error, kind = f"endpoint set aside ({ep.last_error[:100]})", "lost the connection to"
-            except httpx.TransportError as e:  # connect errors, timeouts, dropped connections
+            except wire.WireError as e:  # connect errors, timeouts, dropped connections
                 last_error = _describe(e)
-                server_fault = not isinstance(e, httpx.PoolTimeout)  # a pool timeout is ours, not the server's
-                if isinstance(e, UNREACHED):
+                server_fault = True
+                if isinstance(e, wire.ConnectError):
                     kind = "cannot reach"
                 else:
-                    failure = _waste_reason(e)
-                    kind = f"no answer within {timeout:g} s from" if isinstance(e, httpx.TimeoutException) else "lost the connection to"
+                    failure = "dropped connection" if isinstance(e, wire.ConnectionDropped) else type(e).__name__
+                    kind = f"no answer within {timeout:g} s from" if isinstance(e, wire.ReadTimeout) else "lost the connection to"
+            except ValueError as e:
+                failure = "unusable answer"
+                raise BackendError(f"{url} sent an answer that cannot be used (not JSON): {e}") from e
             finally:
                 share = ep.clock.stop(mark)
                 round_trip = time.perf_counter() - sent
                 pool.release(ep)
                 if failure is not None:
                     ex.failed.append(FailedTry(failure, share, url))
+            if consumed:
+                pool.succeeded(ep, probe=endpoint is not None)
+                ex.seconds, ex.answered = share, True
+                return answer
             if response is not None:
                 status = response.status_code
                 if status < 400:
                     pool.succeeded(ep, probe=endpoint is not None)
                     ex.seconds, ex.answered = share, True
-                    try:
-                        body = response.json()
-                    except ValueError as e:
-                        raise BackendError(f"{url} answered HTTP {status} with a body that is not JSON: {response.text[:200]!r}") from e
-                    if not isinstance(body, dict):
-                        raise BackendError(f"{url} answered with JSON that is not an object: {response.text[:200]!r}")
-                    return body
+                    return _json_object(response, url)
                 last_error = f"HTTP {status}: {response.text[:300]}"
                 if status not in RETRY_STATUS and status < 500:
                     hint = " (check --api-key)" if status in (401, 403) else ""
@@ -428,6 +465,8 @@ class HTTPBackend:
                 rest = "none is left" if not live else f"{live} endpoint{'s carry' if live != 1 else ' carries'} on"
                 self._announce(f"endpoint {ep.url} set aside after {pool.max_failures} failures in a row "
                                f"({last_error[:80]}); {rest}")
+            if handed_on is not None and (n := handed_on()):
+                raise BackendError(f"the stream from {url} broke after {n} piece{'s' if n != 1 else ''}: {last_error}")
             lost = ep.dead and endpoint is None  # its endpoint was set aside: retried elsewhere, not counted
             if not lost:
                 counted += 1
@@ -453,8 +492,8 @@ class HTTPBackend:
             return
 
         async def shutdown() -> None:
-            clients, self._clients = self._clients, []
-            for client in clients:
+            client, self._wire = self._wire, None
+            if client is not None:
                 await client.aclose()
 
         try:

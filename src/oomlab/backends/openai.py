@@ -16,7 +16,7 @@ the same sample on any endpoint of a deterministic server. `server_watts` is one
 each sample's seconds are its share of the busy time of the server that drew it.
 
 Streaming. With `on_token`, each sample is one request with `stream: true` and
-`stream_options.include_usage`; the server-sent events are read with the same httpx client, each
+`stream_options.include_usage`; the server-sent events are read line by line as they arrive, each
 delta is handed to `on_token` as it arrives, and the Generation is the one the plain request would
 give: tokens from the final usage chunk. A try is retried (as `request_json` retries) only until its
 first piece is handed on; after that a failure fails the sample, since the client has seen text a retry
@@ -59,18 +59,16 @@ import collections
 import json
 import math
 import os
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
 
-import httpx
-
+from oomlab.backends import wire
 from oomlab.backends.base import BACKENDS, GenRequest, Generation, ModelFacts, SampleCallback, TokenCallback, Waste
 from oomlab.backends.endpoints import Endpoint
-from oomlab.backends.http import RETRY_STATUS, Exchange, FailedTry, HTTPBackend, retry_after_seconds
+from oomlab.backends.http import Exchange, FailedTry, HTTPBackend
 from oomlab.errors import BackendError, ConfigError
 
 UNKNOWN_FACTS_SOURCE = "unknown (pass --params/--facts)"
@@ -329,89 +327,37 @@ class OpenAIBackend(HTTPBackend):
     async def _stream_sample(self, request: GenRequest, seed: int, chat: bool, exchange: Exchange,
                              on_piece: Callable[[str], None]) -> dict[str, Any]:
         """One sample as server-sent events, each delta handed to `on_piece` as it arrives; the same fields
-        as `_sample`. Retried like `request_json` (connect errors, timeouts, dropped connections, 408, 429,
+        as `_sample`. Retried as any request (connect errors, timeouts, dropped connections, 408, 429,
         5xx, with backoff) only while nothing has been handed on."""
-        client = await self._http()
         path = "chat/completions" if chat else "completions"
-        attempts = self.max_retries + 1
-        counted = 0
-        avoid: Endpoint | None = None
-        while True:
-            queued = time.perf_counter()
-            ep = await self.pool.acquire(avoid=avoid, key=(chat, request.prompt))
-            url = exchange.url = self.url(path, ep)
-            body = {**self._payload(request, seed, chat, ep.model), "stream": True,
+        latest: list[StreamEvents] = []
+
+        def payload(ep: Endpoint) -> dict[str, Any]:
+            return {**self._payload(request, seed, chat, ep.model), "stream": True,
                     "stream_options": {"include_usage": True}}
-            sent = time.perf_counter()
-            exchange.wait_seconds += sent - queued
-            mark = ep.clock.start()
+
+        async def consume(response: wire.Response) -> StreamEvents | dict[str, Any]:
             events = StreamEvents(chat, on_piece)
-            failure: str | None = None  # set when this try is waste
-            last_error, retry_after, server_fault = "", None, False
-            whole: dict[str, Any] | None = None  # a server that ignored `stream` and answered JSON
-            try:
-                async with client.stream("POST", url, json=body, timeout=self.timeout) as response:
-                    status = response.status_code
-                    if status >= 400:
-                        last_error = f"HTTP {status}: {(await response.aread()).decode(errors='replace')[:300]}"
-                        if status not in RETRY_STATUS and status < 500:
-                            hint = " (check --api-key)" if status in (401, 403) else ""
-                            raise BackendError(f"POST {url} was refused{hint}: {last_error}")
-                        if status >= 500:
-                            failure, server_fault = f"HTTP {status}", True
-                        retry_after = retry_after_seconds(response.headers.get("retry-after"))
-                    elif "text/event-stream" not in response.headers.get("content-type", ""):
-                        whole = json.loads(await response.aread())
-                    else:
-                        async for line in response.aiter_lines():
-                            events.line(line)
-                        events.line("")
-                        if not events.done and events.finish_reason is None and events.error is None:
-                            raise httpx.RemoteProtocolError("the stream ended before its last chunk")
-            except asyncio.CancelledError:
-                failure = "cancelled"
-                raise
-            except httpx.TransportError as e:
-                last_error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-                server_fault = not isinstance(e, httpx.PoolTimeout)  # a pool timeout is ours, not the server's
-                if not isinstance(e, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-                    failure = "dropped connection" if isinstance(e, httpx.RemoteProtocolError | httpx.ReadError) \
-                        else type(e).__name__
-            except ValueError as e:
-                failure = "unusable answer"
-                raise BackendError(f"{url} answered a stream with a body that is not JSON: {e}") from e
-            finally:
-                share = ep.clock.stop(mark)
-                self.pool.release(ep)
-                if failure is not None:
-                    exchange.failed.append(FailedTry(failure, share, url))
-            if not last_error:
-                self.pool.succeeded(ep)
-                exchange.seconds, exchange.answered = share, True
-                if whole is not None:
-                    result = self._result(whole, request, chat, exchange)
-                    if result["text"]:
-                        on_piece(result["text"])
-                    return result
-                return await self._stream_result(events, request, seed, chat, exchange)
-            exchange.wait_seconds += time.perf_counter() - sent
-            if server_fault:
-                self.pool.failed(ep, last_error)
-            if events.pieces:  # the client has seen part of this sample: a retry could draw other text
-                n = events.pieces
-                raise BackendError(f"the stream from {url} broke after {n} piece{'s' if n != 1 else ''}: {last_error}")
-            counted += 1
-            if counted >= attempts:
-                raise BackendError(f"streaming from {url} failed after {counted} attempt{'s' if counted != 1 else ''}: "
-                                   f"{last_error}")
-            avoid = ep
-            delay = self._delay(counted - 1, retry_after)
-            self._status(f"POST {url} failed ({last_error[:80]}); try {counted + 1}/{attempts} in {delay:.1f} s")
-            slept = time.perf_counter()
-            try:
-                await asyncio.sleep(delay)
-            finally:
-                exchange.wait_seconds += time.perf_counter() - slept
+            latest[:] = [events]
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                return json.loads(await response.read())  # a server that ignored `stream` and answered JSON
+            async for line in response.lines():
+                events.line(line)
+            events.line("")
+            if not events.done and events.finish_reason is None and events.error is None:
+                raise wire.ConnectionDropped("the stream ended before its last chunk")
+            return events
+
+        answer = await self.request("POST", path, payload, exchange=exchange, affinity=(chat, request.prompt),
+                                    consume=consume, handed_on=lambda: latest[0].pieces if latest else 0)
+        if isinstance(answer, StreamEvents):
+            return await self._stream_result(answer, request, seed, chat, exchange)
+        if not isinstance(answer, dict):
+            raise BackendError(f"{exchange.url} answered with JSON that is not an object: {json.dumps(answer)[:200]}")
+        result = self._result(answer, request, chat, exchange)
+        if result["text"]:
+            on_piece(result["text"])
+        return result
 
     async def _stream_result(self, events: StreamEvents, request: GenRequest, seed: int, chat: bool,
                              exchange: Exchange) -> dict[str, Any]:
