@@ -100,3 +100,40 @@ def test_report_and_cli(lab, tmp_path):
     assert plan.exit_code == 0 and "train FLOPs" in plan.output and "16×1" in plan.output
     bad = CliRunner().invoke(app, ["lab", "run", "--preset", "huge", "--db", str(db)])
     assert bad.exit_code != 0
+
+
+def test_two_jobs_train_and_sweep_the_same_ladder_as_one(lab, tmp_path):
+    # the one-job lab above ran on one thread per model, as each of these two processes does
+    db, sequential, _ = lab
+    seen: list[tuple[str, str]] = []
+
+    class Seen:
+        def training(self, index, total, name, spec):
+            seen.append(("training", name))
+            return lambda p: seen.append(("step", name)) if p.step == p.steps else None
+
+        def trained(self, name, model):
+            seen.append(("trained", name))
+
+        def sweeping(self, index, total, name, units):
+            return lambda done, total, key: seen.append(("swept", name)) if done == total else None
+
+        def note(self, text):
+            pass
+
+    parallel = run_lab(PRESETS["tiny"], tmp_path / "two.db", threads=1, n_boot=200, jobs=2, progress=Seen())
+    assert [e["name"] for e in parallel.entries] == [e["name"] for e in sequential.entries]
+    for a, b in zip(sequential.entries, parallel.entries):
+        assert a["sha256"] == b["sha256"]  # the same final weights, byte for byte
+        assert a["losses"] == b["losses"] and a["train_flops"] == b["train_flops"]
+    for p, q in zip(sequential.points, parallel.points):
+        for key, c in p.curves.items():
+            assert (c.per_problem == q.curves[key].per_problem).all()
+    names = {e["name"] for e in parallel.entries}
+    for kind in ("training", "step", "trained", "swept"):  # the workers' progress reached the parent
+        assert {n for k, n in seen if k == kind} == names
+    store = Store(tmp_path / "two.db")
+    try:  # both processes wrote into the one database
+        assert {r.id for r in store.runs()} == {e["run_id"] for e in parallel.entries}
+    finally:
+        store.close()

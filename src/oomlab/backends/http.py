@@ -342,8 +342,10 @@ class HTTPBackend:
                 died.add_done_callback(on_died)
             client = self._client()
             conn = await client.connection(url, timeout)
-            if failures:
+            if failures:  # the deadline or the endpoint's end came while connecting: nothing was sent
                 conn.close()
+                if isinstance(failures[0], wire.ReadTimeout):
+                    raise wire.ConnectTimeout(f"no connection within {timeout:g} s")
                 raise failures[0]
             response = await client.send(conn, method, url, body, stream=consume is not None)
             if consume is None or response.status_code >= 400:

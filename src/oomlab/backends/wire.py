@@ -352,8 +352,9 @@ class Client:
         idle = self._idle.get(origin)
         while idle:
             conn = idle.pop()
-            if not conn.ended:
+            if not conn.ended and not conn.buf:  # bytes on an idle connection: the server is confused, do not reuse
                 return conn
+            conn.close()
         if timeout is None:
             return await self._connect(origin)
         try:

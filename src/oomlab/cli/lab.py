@@ -120,7 +120,10 @@ def run(
     preset: str | None = PRESET,
     device: str | None = DEVICE,
     db: Path = DB,
-    threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch (default: all cores)."),
+    jobs: int | None = typer.Option(None, "--jobs", min=1, help="Models trained and swept at once, a process each "
+                                                                "(default: one per CPU core on cpu, 1 on cuda)."),
+    threads: int | None = typer.Option(None, "--threads", min=1,
+                                       help="torch threads per model (default: the cores over --jobs)."),
     budgets: str | None = typer.Option(None, "--budgets", help="Training budgets in FLOPs, comma-separated."),
     seeds: str | None = typer.Option(None, "--seeds", help="Training seeds, comma-separated (default 0)."),
     problems: int | None = typer.Option(None, "--problems", help="Held-out problems each model is swept on."),
@@ -141,13 +144,15 @@ def run(
     from oomlab.lab.summary import lab_dir_for
 
     ladder = _ladder(preset, device, budgets, seeds, problems, n)
-    threads = threads or os.cpu_count() or 1
+    cores = os.cpu_count() or 1
+    jobs = jobs or (1 if ladder.device.startswith("cuda") else cores)
+    threads = threads or max(1, cores // jobs)
     t0 = time.perf_counter()
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("{task.fields[info]}"))
     with Progress(*columns, console=console, transient=True) as progress:
         result = run_lab(ladder, db, device=ladder.device, threads=threads, progress=_Bars(progress, len(ladder.specs())),
-                         n_boot=n_boot)
+                         n_boot=n_boot, jobs=jobs)
     paths = write_report(result, out or lab_dir_for(db))
     _print_result(result)
     console.print(f"lab '{ladder.name}' · {len(result.points)} models · {time.perf_counter() - t0:.0f} s · "

@@ -84,43 +84,66 @@ class LabResult:
 
 def run_lab(ladder: Ladder, db: str | Path, *, device: str = "cpu", threads: int | None = None,
             progress: LabProgress | None = None, n_boot: int = 1000,
-            observe: Callable[[str, int, list], None] | None = None) -> LabResult:
-    """Train (or resume) every model of the ladder, sweep each through the ordinary Sweep, analyse."""
-    from oomlab.backends.torch import TorchBackend
+            observe: Callable[[str, int, list], None] | None = None, jobs: int = 1) -> LabResult:
+    """Train (or resume) every model of the ladder, sweep each through the ordinary Sweep, analyse.
 
+    `jobs` > 1 trains and sweeps that many models at once, each in a process of its own with
+    `threads` torch threads (`oomlab.lab.jobs`): on CPU the ladder's small models use one core
+    each far better than two cores together. Every process writes to the one database.
+    """
     progress = progress or _Quiet()
     lab_dir = lab_dir_for(db)
     lab_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(db)
     specs = ladder.specs()
-    entries = []
+    if jobs > 1 and len(specs) > 1:
+        if observe is not None:
+            raise ValueError("observe needs jobs=1: batches are seen in the process that trains")
+        from oomlab.lab.jobs import run_parallel
+
+        entries = run_parallel(ladder, db, specs, device=device, threads=threads, jobs=jobs, progress=progress)
+    else:
+        store = Store(db)
+        try:
+            entries = [train_and_sweep(ladder, store, lab_dir, i, len(specs), budget, fmt, seed, spec, device=device,
+                                       threads=threads, progress=progress, observe=observe)
+                       for i, (budget, fmt, seed, spec) in enumerate(specs)]
+        finally:
+            store.close()
+    store = Store(db)
     try:
-        for i, (budget, fmt, seed, spec) in enumerate(specs):
-            name = model_name(fmt, budget, seed)
-            trained = train(spec, lab_dir, device=device, threads=threads, meta={"name": name, "budget": budget},
-                            progress=progress.training(i, len(specs), name, spec),
-                            observe=None if observe is None else (lambda step, rows, n=name: observe(n, step, rows)))
-            progress.trained(name, trained)
-            backend = TorchBackend(str(trained.checkpoint), device=device, threads=threads)
-            config = SweepConfig(task=spec.task, task_options=spec.task_options, backend="torch",
-                                 backend_options={"checkpoint": str(trained.checkpoint), "device": device},
-                                 strategies=ladder.strategies(), n=ladder.n, problems=ladder.problems, seed=0)
-            sweep = Sweep(config, store, backend=backend)
-            result = sweep.run(progress=progress.sweeping(i, len(specs), name,
-                                                          ladder.problems * len(config.strategies)))
-            backend.close()
-            c = spec.config
-            entries.append({"name": name, "budget": budget, "format": fmt, "seed": seed, "train_flops": spec.flops,
-                            "train_tokens": spec.tokens, "n_params": c.n_params_non_embedding,
-                            "n_params_total": c.n_params, "d_model": c.d_model, "n_layer": c.n_layer,
-                            "steps": spec.steps, "rows": spec.rows, "lr": spec.lr, "train_seconds": trained.seconds,
-                            "final_loss": trained.final_loss, "losses": trained.losses, "run_id": result.run_id,
-                            "model_id": backend.model_id, "checkpoint": str(trained.checkpoint),
-                            "sha256": trained.sha256})
         points = load_points(store, entries)
     finally:
         store.close()
     return analyse(ladder, entries, points, n_boot=n_boot)
+
+
+def train_and_sweep(ladder: Ladder, store: Store, lab_dir: Path, index: int, total: int, budget: float, fmt: str,
+                    seed: int, spec: TrainSpec, *, device: str, threads: int | None, progress: LabProgress,
+                    observe: Callable[[str, int, list], None] | None = None) -> dict[str, Any]:
+    """One model of the ladder: train (or resume) it, sweep it, and return its entry."""
+    from oomlab.backends.torch import TorchBackend
+
+    name = model_name(fmt, budget, seed)
+    trained = train(spec, lab_dir, device=device, threads=threads, meta={"name": name, "budget": budget},
+                    progress=progress.training(index, total, name, spec),
+                    observe=None if observe is None else (lambda step, rows: observe(name, step, rows)))
+    progress.trained(name, trained)
+    backend = TorchBackend(str(trained.checkpoint), device=device, threads=threads)
+    config = SweepConfig(task=spec.task, task_options=spec.task_options, backend="torch",
+                         backend_options={"checkpoint": str(trained.checkpoint), "device": device},
+                         strategies=ladder.strategies(), n=ladder.n, problems=ladder.problems, seed=0)
+    try:
+        result = Sweep(config, store, backend=backend).run(
+            progress=progress.sweeping(index, total, name, ladder.problems * len(config.strategies)))
+    finally:
+        backend.close()
+    c = spec.config
+    return {"name": name, "budget": budget, "format": fmt, "seed": seed, "train_flops": spec.flops,
+            "train_tokens": spec.tokens, "n_params": c.n_params_non_embedding, "n_params_total": c.n_params,
+            "d_model": c.d_model, "n_layer": c.n_layer, "steps": spec.steps, "rows": spec.rows, "lr": spec.lr,
+            "train_seconds": trained.seconds, "final_loss": trained.final_loss, "losses": trained.losses,
+            "run_id": result.run_id, "model_id": backend.model_id, "checkpoint": str(trained.checkpoint),
+            "sha256": trained.sha256}
 
 
 def analyse(ladder: Ladder, entries: list[dict[str, Any]], points: list[LabPoint], n_boot: int = 1000) -> LabResult:
