@@ -1,6 +1,7 @@
 """Lab training throughput: FLOP/s as the ledger counts it (6N per token + attention) over the fp32 matmul peak.
 
-Both are measured in the same run, with the same threads: the peak is the best of several n×n
+Both are measured in the same run, with the same threads (one by default: on CPU the lab trains one model per
+core, each on one thread; `--threads 2` measures one model on both cores): the peak is the best of several n×n
 fp32 matmuls (2n³ FLOPs each); training is the lab's own loop (oomlab.lab.train: data generation,
 optimiser, checkpoints) on the default task, timed from the first step to the final checkpoint.
 Last line: `training/peak: X.XX`.
@@ -39,7 +40,8 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--rows", type=int, default=128)
     ap.add_argument("--flops", type=float, default=2e12, help="training budget of the timed run")
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: as `oomlab lab run` trains on CPU, one model per core)")
     ap.add_argument("--n", type=int, default=1024, help="matmul size for the peak")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

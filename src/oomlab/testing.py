@@ -136,7 +136,8 @@ class LatencyServer:
     """OpenAI-compatible /v1/models and /v1/completions; each answer after `latency` seconds.
 
     `peak_in_flight` is the most requests it ever held at once; `requests` how many it answered;
-    `first_request` when (time.time()) the first completion request came in. GET /v1/stats gives all three.
+    `first_request` when (time.time()) the first completion request came in; `busy_seconds` the wall
+    time it had at least one in flight. GET /v1/stats gives the first three.
     Text is `script(prompt, seed)`; usage counts whitespace tokens (so the client's books have figures).
     """
 
@@ -145,6 +146,8 @@ class LatencyServer:
         self.latency, self.model, self.script = latency, model, script
         self.in_flight = self.peak_in_flight = self.requests = 0
         self.first_request: float | None = None  # time.time() when the first completion request came in
+        self.busy_seconds = 0.0  # wall time with at least one completion request in flight
+        self._busy_since = 0.0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._server: asyncio.base_events.Server | None = None
@@ -189,12 +192,16 @@ class LatencyServer:
         if self.first_request is None:
             self.first_request = time.time()
         req = json.loads(body or b"{}")
+        if self.in_flight == 0:
+            self._busy_since = time.perf_counter()
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
             await asyncio.sleep(self.latency)
         finally:
             self.in_flight -= 1
+            if self.in_flight == 0:
+                self.busy_seconds += time.perf_counter() - self._busy_since
         self.requests += 1
         prompt = req.get("prompt") or " ".join(m.get("content", "") for m in req.get("messages", []))
         text = self.script(prompt, int(req.get("seed") or 0))
@@ -213,6 +220,7 @@ class LatencyServer:
     def reset(self) -> None:
         self.peak_in_flight = self.requests = 0
         self.first_request = None
+        self.busy_seconds = 0.0
 
     async def _shutdown(self) -> None:
         if self._server is not None:

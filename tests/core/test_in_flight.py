@@ -50,3 +50,19 @@ def test_search_strategies_keep_problems_in_flight_too(server, tmp_path) -> None
     store = Store(tmp_path / "search.db")
     Sweep(config(server.base_url, 16, strategies=["revise"], n=2, problems=24, task="arithmetic"), store).run()
     assert server.peak_in_flight >= 0.95 * 16, f"peak {server.peak_in_flight} of 16"
+
+
+def test_energy_under_overlap_adds_up_to_the_servers_busy_time(server, tmp_path) -> None:
+    # 640 requests of 200 ms, 64 at a time: the server is busy about 2 s, not 128 s. Each sample is charged
+    # server_watts × its share of that busy time, so the sweep's joules are watts × busy time (estimated).
+    watts = 500.0
+    cfg = config(server.base_url, 64, backend_options={"base_url": server.base_url, "concurrency": 64,
+                                                      "max_retries": 0, "server_watts": watts})
+    store = Store(tmp_path / "energy.db")
+    result = Sweep(cfg, store).run()
+    rows = store.db.execute("SELECT joules, seconds, energy_measured, energy_method FROM samples").fetchall()
+    joules = sum(r[0] for r in rows)
+    assert all(r[0] == pytest.approx(watts * r[1]) and not r[2] and "estimated" in r[3] for r in rows)
+    assert 128 * watts > 10 * joules  # not 640 × 0.2 s of one request each
+    assert joules == pytest.approx(watts * server.busy_seconds, rel=0.1)
+    assert store.run(result.run_id).energy_method == rows[0][3]

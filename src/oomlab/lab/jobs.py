@@ -119,16 +119,18 @@ def run_parallel(ladder: Ladder, db: str | Path, specs: list[tuple[float, str, i
     relay.start()
     order = sorted(range(len(specs)), key=lambda i: -specs[i][3].flops)  # longest first
     entries: list[dict[str, Any] | None] = [None] * len(specs)
+    pool = ProcessPoolExecutor(min(jobs, len(specs)), mp_context=context, initializer=_init_worker,
+                               initargs=(events,))
+    failed = True
     try:
-        with ProcessPoolExecutor(min(jobs, len(specs)), mp_context=context, initializer=_init_worker,
-                                 initargs=(events,)) as pool:
-            futures = {pool.submit(_job, ladder, str(db), i, len(specs), *specs[i], device, threads): i for i in order}
-            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            for future in pending:
-                future.cancel()
-            for future in done:
-                entries[futures[future]] = future.result()  # the first failure is raised here
+        futures = {pool.submit(_job, ladder, str(db), i, len(specs), *specs[i], device, threads): i for i in order}
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in done:
+            entries[futures[future]] = future.result()  # the first failure is raised here
+        failed = False
     finally:
+        # on a failure, do not wait for the other models: their workers die with this process
+        pool.shutdown(wait=not failed, cancel_futures=failed)
         events.put(None)
         relay.join(timeout=10)
     return [e for e in entries if e is not None]

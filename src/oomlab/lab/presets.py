@@ -5,14 +5,16 @@ Picked by measuring on the shared 2-core CPU (one training seed per point; see R
 - `cpu`, lab-countdown (3-4 digits and a target, + - * left to right; any valid chain counts):
   verifying an answer is easier than finding one, so best-of-n with the task's own checker (the
   `check` scorer: it reads the problem, never the reference) is deployable. Measured (one command,
-  24 min under a load average of 1-7, the job getting one core's worth of CPU; 1,464 CPU-seconds,
-  so an estimated 12-13 min on 2 idle cores, not measured): direct greedy 9.0% at 3e10 FLOPs to
-  55.3% at 1e13 (short of 70%); best-of-n[check]@16 lifts every model, +17.3 points [+12.7, +22.3] at 3e10 and +41.3
-  [+35.7, +47.0] at 1e11; the exchange rate along its iso-accuracy lines is finite, slope +0.19
-  [+0.15, +0.21] (55 points): a 10× larger training budget needs 1.5× more test-time FLOPs for the
-  same accuracy, not fewer. On levels 3-5 instead (ladder 3e10-3e12, 150 problems) greedy reached
-  only 35% at 3e12; with the digits in a fixed order (`ordered`) 29% at 1e12.
-  Temperature: at T = 0.8 instead of 1.0 (same models, direct) best-of-n[check]@16 lifted the
+  9 min 35 s on the idle 2-core machine, two models at a time on one thread each): direct greedy
+  9.0% at 3e10 FLOPs to 57.7% at 1e13 (short of 70%); best-of-n[check]@16 lifts every model, +17.3
+  points [+12.7, +22.3] at 3e10 and +41.3 [+35.3, +47.0] at 1e11; the exchange rate along its
+  iso-accuracy lines is finite, slope +0.18 [+0.15, +0.21] (57 points): a 10× larger training
+  budget needs 1.5× more test-time FLOPs for the same accuracy, not fewer. On levels 3-5 instead
+  (ladder 3e10-3e12, 150 problems) greedy reached only 35% at 3e12; with the digits in a fixed
+  order (`ordered`) 29% at 1e12; three digits only, 2% at 3e10 and 58% at 1e13 (about 170
+  held-out problems exist); three ordered digits, 30.0% and 91.7%, but that is a choice of two
+  operators among nine, which a guesser with the checker solves at 16 samples ~85% of the time.
+  Temperature: at T = 0.8 instead of 1.0 (the earlier one-process ladder's models, direct) best-of-n[check]@16 lifted the
   3e10 model by +21.7 points [+17.0, +26.3] (vs +17.3) and the 1e13 one by +36.7 (vs +37.0), slope
   +0.20 [+0.17, +0.23]: within each other's intervals, so the ladder keeps T = 1.0.
 - `cpu-sum`, lab-sum (2-5 two-digit numbers, zero-padded, digits reversed as in Lee et al. 2023,
@@ -24,6 +26,9 @@ Picked by measuring on the shared 2-core CPU (one training seed per point; see R
 - `cpu-chain`, lab-chain (2-6 operations mod 7): the direct format never leaves chance, the
   scratchpad jumps from chance (3e11) to 61% (1e12) and 100% (3e12): chain of thought is worth more
   than the ladder can price, but no two models' curves overlap.
+
+`cpu-sum`, `cpu-chain` and the temperature comparison were measured before the lab's GELU took GPT-2's
+tanh form and its AdamW the fused kernel, one model at a time; they have not been re-run since.
 
 All keep Hoffmann et al.'s tokens ≈ 20 × parameters: on lab-chain at 1e12 FLOPs the scratchpad
 model reached 24% greedy at 55k parameters (≈ 55 tokens per parameter), 60% at 99k (≈ 17) and
@@ -53,8 +58,8 @@ PRESETS: dict[str, Ladder] = {
     "cpu": Ladder(
         name="cpu", budgets=(3e10, 1e11, 3e11, 1e12, 3e12, 1e13), task="lab-countdown", task_options=COUNTDOWN,
         primary="direct", tokens_per_param=20.0, rows=32, lr=2e-3, problems=300, n=16, temperature=1.0,
-        note="measured: about 28 minutes on the idle 2-core machine (25 min to 11 of 12 models, then 3 min "
-             "resumed; 111% CPU); greedy 9% → 55%, best-of-n[check]@16 26% → 92%"),
+        note="measured: 9 min 35 s on the idle 2-core machine (two models at a time, one thread each; 190% "
+             "CPU); greedy 9% → 58%, best-of-n[check]@16 26% → 93%"),
     "cpu-sum": Ladder(
         name="cpu-sum", budgets=(3e10, 1e11, 3e11, 5e11, 1e12, 3e12), task="lab-sum", task_options=SUM,
         primary="direct", tokens_per_param=20.0, rows=32, lr=2e-3, problems=400, n=16, temperature=1.0,
