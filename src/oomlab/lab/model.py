@@ -1,10 +1,11 @@
 """A small GPT in one file: config, exact parameter counts, training FLOPs, forward, KV-cache sampling.
 
 nanoGPT's shape (Radford et al. 2019; Karpathy's nanoGPT): learned token and position embeddings,
-pre-LayerNorm blocks of causal self-attention and a 4x GELU MLP (GELU in GPT-2's tanh form: cheaper
-on CPU than the exact erf, 0.58 → 0.61 of the matmul peak in benchmarks/lab_training.py), a final LayerNorm, and an output
-head tied to the token embedding. No biases and no dropout, so the parameter count is a formula
-and a training run is a deterministic function of its seed and data order.
+pre-LayerNorm blocks of causal self-attention and a 4x GELU MLP, a final LayerNorm, and an output
+head tied to the token embedding. GELU takes GPT-2's tanh form: cheaper on CPU than the exact erf
+(0.58 → 0.61 of the matmul peak in benchmarks/lab_training.py). No biases and no dropout, so the
+parameter count is a formula and a training run is a deterministic function of its seed, its data
+order and its torch thread count (two threads add in another order than one).
 
 Counting follows Kaplan et al. 2020 (arXiv 2001.08361, §2.1, Table 1): N is the non-embedding
 parameters, a forward pass costs 2N + 2·n_layer·n_ctx·d_attn per token (n_ctx: the tokens it
