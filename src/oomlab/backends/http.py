@@ -99,7 +99,7 @@ class FailedTry:
 
 @dataclass
 class Exchange:
-    """One logical request's history across its tries, filled in by `request_json` as it goes."""
+    """One logical request's history across its tries, filled in by `HTTPBackend.request` as it goes."""
 
     url: str  # the URL of its latest try (the one that answered, if any)
     seconds: float = 0.0  # the answering try's share of the server's busy time

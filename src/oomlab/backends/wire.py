@@ -66,7 +66,6 @@ class Origin:
     host: str
     port: int
     host_header: str
-    target_prefix: str  # the URL's path and query are appended to this (empty: origin-form targets)
 
 
 def _split(url: str) -> tuple[Origin, str]:
@@ -78,7 +77,7 @@ def _split(url: str) -> tuple[Origin, str]:
     port = parts.port or default
     host = parts.hostname
     shown = f"[{host}]" if ":" in host else host
-    origin = Origin(scheme, host, port, shown if port == default else f"{shown}:{port}", "")
+    origin = Origin(scheme, host, port, shown if port == default else f"{shown}:{port}")
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return origin, target
 

@@ -95,22 +95,19 @@ def run_lab(ladder: Ladder, db: str | Path, *, device: str = "cpu", threads: int
     lab_dir = lab_dir_for(db)
     lab_dir.mkdir(parents=True, exist_ok=True)
     specs = ladder.specs()
-    if jobs > 1 and len(specs) > 1:
+    parallel = jobs > 1 and len(specs) > 1
+    if parallel:
         if observe is not None:
             raise ValueError("observe needs jobs=1: batches are seen in the process that trains")
         from oomlab.lab.jobs import run_parallel
 
         entries = run_parallel(ladder, db, specs, device=device, threads=threads, jobs=jobs, progress=progress)
-    else:
-        store = Store(db)
-        try:
+    store = Store(db)
+    try:
+        if not parallel:
             entries = [train_and_sweep(ladder, store, lab_dir, i, len(specs), budget, fmt, seed, spec, device=device,
                                        threads=threads, progress=progress, observe=observe)
                        for i, (budget, fmt, seed, spec) in enumerate(specs)]
-        finally:
-            store.close()
-    store = Store(db)
-    try:
         points = load_points(store, entries)
     finally:
         store.close()
