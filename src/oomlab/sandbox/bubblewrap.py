@@ -123,8 +123,10 @@ def command(bw: Bubblewrap, *, workdir: str, code_fd: int, info_fd: int, tmp_byt
         bw.path, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
         "--as-pid-1", "--cap-drop", "ALL", "--uid", str(NOBODY), "--gid", str(NOBODY), "--hostname", "sandbox",
         "--clearenv", *(a for k, v in env.items() for a in ("--setenv", k, v)),
+        # the tmpfs first: a Python installation under /tmp (a venv there) is mounted on top of it, not hidden
+        "--size", str(tmp_bytes), "--tmpfs", "/tmp",
         *view, "--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev",
-        "--size", str(tmp_bytes), "--tmpfs", "/tmp", "--dir", workdir, "--file", str(code_fd), f"{workdir}/main.py",
+        "--dir", workdir, "--file", str(code_fd), f"{workdir}/main.py",
         "--remount-ro", "/", *([] if bw.setpriv else info), "--chdir", workdir, "--", *program,
     ]  # fmt: skip
     if not bw.setpriv:
