@@ -25,15 +25,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from oomlab.backends.base import Backend
 from oomlab.errors import ConfigError
 from oomlab.problem import Problem
-from oomlab.strategies.base import STRATEGIES, Attempt, Strategy, make_scorer, score_nodes, with_verifier_usage
-from oomlab.strategies.search_tree import Node, StepSampler, best_final, rank_key
+from oomlab.strategies.base import STRATEGIES, Attempt, score_nodes, with_verifier_usage
+from oomlab.strategies.search_tree import Node, best_final, rank_key
+from oomlab.strategies.step_search import StepSearch
 
 if TYPE_CHECKING:
     from oomlab.tasks.base import Task
 
 
 @STRATEGIES.register("beam")
-class BeamSearch(Strategy):
+class BeamSearch(StepSearch):
     description: ClassVar[str] = "step-level beam search: the `width` best partial solutions by a step scorer (Snell et al. 2024)"
     knob: ClassVar[str] = "width"
     knob_help: ClassVar[str] = "beams kept per step (each expanded by `expand` sampled steps, default = width)"
@@ -42,26 +43,12 @@ class BeamSearch(Strategy):
                  temperature: float = 0.8, max_step_tokens: int = 48, **scorer_options: Any):
         if depth < 1 or (expand is not None and expand < 1):
             raise ConfigError(f"beam: depth and expand must be at least 1 (got depth={depth}, expand={expand})")
-        if not delimiter:
-            raise ConfigError("beam: the step delimiter must not be empty")
-        self.depth, self.expand, self.delimiter = depth, expand, delimiter
-        self.scorer = make_scorer(self.name, scorer, scorer_options)
-        self.scorer_options = scorer_options
-        self.temperature, self.max_step_tokens = temperature, max_step_tokens
-
-    @property
-    def oracle(self) -> bool:
-        return self.scorer.oracle
-
-    def label(self) -> str:
-        base = self.name if self.scorer.name == "step-logprob" else f"{self.name}[{self.scorer.name}]"
-        return f"{base} (oracle)" if self.oracle else base
+        self.depth, self.expand = depth, expand
+        self.setup_search(delimiter, scorer, temperature, max_step_tokens, scorer_options)
 
     def solve(self, problem: Problem, task: Task, backend: Backend, budget: int, seed: int = 0) -> Attempt:
         width, expand = budget, self.expand or budget
-        self.scorer.bind(backend)
-        search = StepSampler(task, problem, backend, self.scorer, seed, delimiter=self.delimiter,
-                             temperature=self.temperature, max_step_tokens=self.max_step_tokens)
+        search = self.sampler(problem, task, backend, seed)
         beams: list[Node] = [search.tree.root]
         for _ in range(self.depth):
             pool = [b for b in beams if b.complete]
@@ -84,6 +71,5 @@ class BeamSearch(Strategy):
                        with_verifier_usage(search.trace(width=width, expand=expand), self.scorer))
 
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, "depth": self.depth, "expand": self.expand, "delimiter": self.delimiter,
-                "scorer": self.scorer.name, "temperature": self.temperature, "max_step_tokens": self.max_step_tokens,
+        return {"name": self.name, "depth": self.depth, "expand": self.expand, **self.search_config(),
                 **self.scorer_options}

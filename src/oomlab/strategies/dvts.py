@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from oomlab.backends.base import Backend
 from oomlab.errors import ConfigError
 from oomlab.problem import Problem
-from oomlab.strategies.base import STRATEGIES, Attempt, Strategy, make_scorer, score_nodes, with_verifier_usage
-from oomlab.strategies.search_tree import Node, StepSampler, best_final, rank_key
+from oomlab.strategies.base import STRATEGIES, Attempt, score_nodes, with_verifier_usage
+from oomlab.strategies.search_tree import Node, best_final, rank_key
+from oomlab.strategies.step_search import StepSearch
 
 if TYPE_CHECKING:
     from oomlab.tasks.base import Task
@@ -42,7 +43,7 @@ def subtree_widths(n: int, beam_width: int) -> list[int]:
 
 
 @STRATEGIES.register("dvts")
-class DVTS(Strategy):
+class DVTS(StepSearch):
     description: ClassVar[str] = ("diverse verifier tree search: N/M subtrees, each expanded greedily by a step scorer "
                                   "(Beeching et al. 2024)")
     knob: ClassVar[str] = "n"
@@ -52,27 +53,13 @@ class DVTS(Strategy):
                  temperature: float = 0.8, max_step_tokens: int = 48, **scorer_options: Any):
         if beam_width < 1 or depth < 1:
             raise ConfigError(f"dvts: beam_width and depth must be at least 1 (got {beam_width}, {depth})")
-        if not delimiter:
-            raise ConfigError("dvts: the step delimiter must not be empty")
-        self.beam_width, self.depth, self.delimiter = beam_width, depth, delimiter
-        self.scorer = make_scorer(self.name, scorer, scorer_options)
-        self.scorer_options = scorer_options
-        self.temperature, self.max_step_tokens = temperature, max_step_tokens
-
-    @property
-    def oracle(self) -> bool:
-        return self.scorer.oracle
-
-    def label(self) -> str:
-        base = self.name if self.scorer.name == "step-logprob" else f"{self.name}[{self.scorer.name}]"
-        return f"{base} (oracle)" if self.oracle else base
+        self.beam_width, self.depth = beam_width, depth
+        self.setup_search(delimiter, scorer, temperature, max_step_tokens, scorer_options)
 
     def solve(self, problem: Problem, task: Task, backend: Backend, budget: int, seed: int = 0) -> Attempt:
         if budget < 1:
             raise ConfigError(f"dvts: the budget must be at least 1 beam, got {budget}")
-        self.scorer.bind(backend)
-        search = StepSampler(task, problem, backend, self.scorer, seed, delimiter=self.delimiter,
-                             temperature=self.temperature, max_step_tokens=self.max_step_tokens)
+        search = self.sampler(problem, task, backend, seed)
         widths = subtree_widths(budget, self.beam_width)
         starts = [sum(widths[:i]) for i in range(len(widths))]  # subtree i's seed indices: its own, even at a shared state
         chains: list[Node] = [search.tree.root] * len(widths)
@@ -98,6 +85,5 @@ class DVTS(Strategy):
                        with_verifier_usage(trace, self.scorer))
 
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, "beam_width": self.beam_width, "depth": self.depth, "delimiter": self.delimiter,
-                "scorer": self.scorer.name, "temperature": self.temperature, "max_step_tokens": self.max_step_tokens,
+        return {"name": self.name, "beam_width": self.beam_width, "depth": self.depth, **self.search_config(),
                 **self.scorer_options}

@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from oomlab.backends.base import Backend
 from oomlab.errors import ConfigError
 from oomlab.problem import Problem
-from oomlab.strategies.base import STRATEGIES, Attempt, Strategy, make_scorer, with_verifier_usage
+from oomlab.strategies.base import STRATEGIES, Attempt, with_verifier_usage
 from oomlab.strategies.search_tree import Node, SearchTree, StepSampler
+from oomlab.strategies.step_search import StepSearch
 
 if TYPE_CHECKING:
     from oomlab.tasks.base import Task
@@ -81,7 +82,7 @@ VALUE_FLOOR = -1e3
 
 
 @STRATEGIES.register("mcts")
-class MCTS(Strategy):
+class MCTS(StepSearch):
     description: ClassVar[str] = "MCTS over steps: UCT selection, one-step expansion, rollout, backup (Kocsis & Szepesvári 2006)"
     knob: ClassVar[str] = "iterations"
     knob_help: ClassVar[str] = "select-expand-rollout-backup iterations (at most 2 samples each)"
@@ -91,26 +92,11 @@ class MCTS(Strategy):
                  max_rollout_tokens: int | None = None, **scorer_options: Any):
         if children < 1 or depth < 1 or c < 0:
             raise ConfigError(f"mcts: children and depth must be at least 1 and c >= 0 (got {children}, {depth}, {c})")
-        if not delimiter:
-            raise ConfigError("mcts: the step delimiter must not be empty")
-        self.c, self.children, self.depth, self.delimiter = c, children, depth, delimiter
-        self.scorer = make_scorer(self.name, scorer, scorer_options)
-        self.scorer_options = scorer_options
-        self.temperature, self.max_step_tokens, self.max_rollout_tokens = temperature, max_step_tokens, max_rollout_tokens
-
-    @property
-    def oracle(self) -> bool:
-        return self.scorer.oracle
-
-    def label(self) -> str:
-        base = self.name if self.scorer.name == "step-logprob" else f"{self.name}[{self.scorer.name}]"
-        return f"{base} (oracle)" if self.oracle else base
+        self.c, self.children, self.depth, self.max_rollout_tokens = c, children, depth, max_rollout_tokens
+        self.setup_search(delimiter, scorer, temperature, max_step_tokens, scorer_options)
 
     def solve(self, problem: Problem, task: Task, backend: Backend, budget: int, seed: int = 0) -> Attempt:
-        self.scorer.bind(backend)
-        search = StepSampler(task, problem, backend, self.scorer, seed, delimiter=self.delimiter,
-                             temperature=self.temperature, max_step_tokens=self.max_step_tokens,
-                             max_rollout_tokens=self.max_rollout_tokens)
+        search = self.sampler(problem, task, backend, seed, max_rollout_tokens=self.max_rollout_tokens)
         tree, bounds = search.tree, MinMax()
         tree.root.visits, tree.root.value_sum = 0, 0.0
         for _ in range(budget):
@@ -148,6 +134,4 @@ class MCTS(Strategy):
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "c": self.c, "children": self.children, "depth": self.depth,
-                "delimiter": self.delimiter, "scorer": self.scorer.name, "temperature": self.temperature,
-                "max_step_tokens": self.max_step_tokens, "max_rollout_tokens": self.max_rollout_tokens,
-                **self.scorer_options}
+                **self.search_config(), "max_rollout_tokens": self.max_rollout_tokens, **self.scorer_options}

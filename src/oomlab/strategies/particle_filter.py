@@ -34,8 +34,9 @@ from oomlab.backends.base import Backend
 from oomlab.errors import ConfigError
 from oomlab.problem import Problem
 from oomlab.scorers.base import Scorer
-from oomlab.strategies.base import STRATEGIES, Attempt, Strategy, make_scorer, score_nodes, with_verifier_usage
-from oomlab.strategies.search_tree import Node, StepSampler
+from oomlab.strategies.base import STRATEGIES, Attempt, score_nodes, with_verifier_usage
+from oomlab.strategies.search_tree import Node
+from oomlab.strategies.step_search import StepSearch
 
 if TYPE_CHECKING:
     from oomlab.tasks.base import Task
@@ -65,7 +66,7 @@ def resampling_weights(log_weights: list[float]) -> list[float]:
 
 
 @STRATEGIES.register("particle-filter")
-class ParticleFilter(Strategy):
+class ParticleFilter(StepSearch):
     description: ClassVar[str] = ("particle filtering: steps resampled in proportion to a step scorer's weights "
                                   "(Puri et al. 2025)")
     knob: ClassVar[str] = "particles"
@@ -75,29 +76,15 @@ class ParticleFilter(Strategy):
                  max_step_tokens: int = 48, weight_temperature: float = 1.0, **scorer_options: Any):
         if depth < 1:
             raise ConfigError(f"particle-filter: depth must be at least 1, got {depth}")
-        if not delimiter:
-            raise ConfigError("particle-filter: the step delimiter must not be empty")
         if not weight_temperature > 0:
             raise ConfigError(f"particle-filter: weight_temperature must be positive, got {weight_temperature}")
-        self.depth, self.delimiter = depth, delimiter
-        self.scorer = make_scorer(self.name, scorer, scorer_options)
-        self.scorer_options = scorer_options
-        self.temperature, self.max_step_tokens, self.weight_temperature = temperature, max_step_tokens, weight_temperature
-
-    @property
-    def oracle(self) -> bool:
-        return self.scorer.oracle
-
-    def label(self) -> str:
-        base = self.name if self.scorer.name == "step-logprob" else f"{self.name}[{self.scorer.name}]"
-        return f"{base} (oracle)" if self.oracle else base
+        self.depth, self.weight_temperature = depth, weight_temperature
+        self.setup_search(delimiter, scorer, temperature, max_step_tokens, scorer_options)
 
     def solve(self, problem: Problem, task: Task, backend: Backend, budget: int, seed: int = 0) -> Attempt:
         if budget < 1:
             raise ConfigError(f"particle-filter: the budget must be at least 1 particle, got {budget}")
-        self.scorer.bind(backend)
-        search = StepSampler(task, problem, backend, self.scorer, seed, delimiter=self.delimiter,
-                             temperature=self.temperature, max_step_tokens=self.max_step_tokens)
+        search = self.sampler(problem, task, backend, seed)
         rng = random.Random(f"{seed}|{problem.id}|particle-filter")  # resampling: seeded, per problem
         particles: list[Node] = [search.tree.root] * budget
         sampled: list[int] = []
@@ -133,6 +120,5 @@ class ParticleFilter(Strategy):
         raise ValueError("no particles")
 
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, "depth": self.depth, "delimiter": self.delimiter, "scorer": self.scorer.name,
-                "temperature": self.temperature, "max_step_tokens": self.max_step_tokens,
+        return {"name": self.name, "depth": self.depth, **self.search_config(),
                 "weight_temperature": self.weight_temperature, **self.scorer_options}
