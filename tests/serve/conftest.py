@@ -162,29 +162,42 @@ class UsageTap:
             writer.close()
 
     async def _stream(self, path: str, body: bytes, writer: asyncio.StreamWriter) -> None:
-        """Forward a streamed request's answer as it arrives (chunked), and record it with its usage."""
+        """Forward a streamed request's answer as it arrives (chunked), and record it with its usage.
+
+        Parts go on one behind: the record is written before the last part (its `[DONE]`), so a
+        client that has read the whole answer always finds the record (a test asserts on it then).
+        """
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         seen = bytearray()
+
+        def send(part: bytes) -> None:
+            writer.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+
         try:
             async with self._client.stream("POST", self.upstream + path.removeprefix("/v1"), content=body,
                                            headers={"content-type": "application/json"}) as r:
                 kind = r.headers.get("content-type", "text/event-stream")
                 writer.write(f"HTTP/1.1 {r.status_code} OK\r\nContent-Type: {kind}\r\n"
                              f"Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n".encode())
+                held: bytes | None = None
                 async for part in r.aiter_raw():
                     seen += part
-                    writer.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
-                    await writer.drain()
+                    if held is not None:
+                        send(held)
+                        await writer.drain()
+                    held = part
+                if r.status_code == 200:
+                    events = [json.loads(ln[6:]) for ln in seen.decode().splitlines() if ln.startswith("data: {")]
+                    usage = next((e["usage"] for e in reversed(events) if e.get("usage")), None)
+                    self.records.append({"path": path, "request": json.loads(body), "usage": usage, "stream": True,
+                                         "chunks": len(events)})
+                if held is not None:
+                    send(held)
                 writer.write(b"0\r\n\r\n")
                 await writer.drain()
         finally:
             self.in_flight -= 1
-        if r.status_code == 200:
-            events = [json.loads(ln[6:]) for ln in seen.decode().splitlines() if ln.startswith("data: {")]
-            usage = next((e["usage"] for e in reversed(events) if e.get("usage")), None)
-            self.records.append({"path": path, "request": json.loads(body), "usage": usage, "stream": True,
-                                 "chunks": len(events)})
 
     def close(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -14,7 +14,10 @@ Picked by measuring on the shared 2-core CPU (one training seed per point; see R
   order (`ordered`) 29% at 1e12; three digits only, 2% at 3e10 and 58% at 1e13 (about 170
   held-out problems exist); three ordered digits, 30.0% and 91.7%, but that is a choice of two
   operators among nine, which a guesser with the checker solves at 16 samples ~85% of the time.
-  At 1e13, 5 tokens per parameter (d=128) gave 47.3% greedy and 60 (d=64) 59.0%, vs 57.7% at 20.
+  At 1e13, 5 tokens per parameter (d=128) gave 47.3% greedy and 60 (d=64) 59.0%, vs 57.7% at 20;
+  lr 4e-3 54.0%, a 64x6 shape 56.7%, one canonical solution per problem as the answer 43.3%.
+  Past the ladder (one direct model each): 60.7% at 3e13 (15 min of training on one core) and
+  68.7% at 1e14 (48 min): 70% lies beyond what 20 minutes on 2 cores can train.
   Temperature: at T = 0.8 instead of 1.0 (the earlier one-process ladder's models, direct) best-of-n[check]@16 lifted the
   3e10 model by +21.7 points [+17.0, +26.3] (vs +17.3) and the 1e13 one by +36.7 (vs +37.0), slope
   +0.20 [+0.17, +0.23]: within each other's intervals, so the ladder keeps T = 1.0.
