@@ -71,6 +71,21 @@ def test_training_stream_never_draws_a_held_out_problem(name, options):
     assert len(set(keys)) > 1000  # the stream is not a small fixed set
 
 
+@pytest.mark.parametrize("name,options", [*LAB_TASKS, ("lab-countdown", {"min_numbers": 3, "max_numbers": 4})])
+def test_the_training_split_poses_training_problems_for_the_generalisation_gap(name, options):
+    """split=train: problems only a training stream can draw, as the held-out ones are posed (a sweep over
+    both gives a model's generalisation gap); the default split's identity is unchanged."""
+    held, train = create_task(name, format="direct", **options), create_task(name, format="direct", split="train", **options)
+    ph, pt = held.problems(120, seed=0), train.problems(120, seed=0)
+    assert all(held_out(name, p.inputs["key"]) for p in ph) and not any(held_out(name, p.inputs["key"]) for p in pt)
+    assert len({p.inputs["key"] for p in pt}) == 120 and sorted({p.difficulty for p in pt}) == list(train.levels)
+    assert {p.id for p in ph}.isdisjoint(p.id for p in pt) and pt == train.problems(120, seed=0)
+    assert all(train.check(p.reference, p) for p in pt)
+    assert "split" not in held.config() and train.config()["split"] == "train"
+    with pytest.raises(ConfigError, match="valid splits: eval, train"):
+        create_task(name, split="test", **options)
+
+
 def test_bad_options_are_refused():
     with pytest.raises(ConfigError, match="format"):
         create_task("lab-sum", format="essay")

@@ -24,6 +24,7 @@ from oomlab.problem import Problem
 from oomlab.tasks.base import Task
 
 FORMATS = ("direct", "cot")
+SPLITS = ("eval", "train")  # which slice `problems()` draws from; "train" measures the generalisation gap
 HELD_OUT_PERCENT = 10  # of the problem space, by hash
 EOS = "\n"  # ends every answer; also pads a training row's tail
 
@@ -52,10 +53,12 @@ class LabTask(Task):
     levels: tuple[int, ...] = ()
     chance: float = 0.0  # accuracy of a uniform guess over the possible answers
 
-    def __init__(self, format: str = "cot") -> None:
+    def __init__(self, format: str = "cot", split: str = "eval") -> None:
         if format not in FORMATS:
             raise ConfigError(f"unknown lab format '{format}'; valid formats: {', '.join(FORMATS)}")
-        self.format = format
+        if split not in SPLITS:
+            raise ConfigError(f"unknown lab split '{split}'; valid splits: {', '.join(SPLITS)}")
+        self.format, self.split = format, split
 
     # -- the problem space ----------------------------------------------------------------------
     @abstractmethod
@@ -72,20 +75,27 @@ class LabTask(Task):
 
     # -- Task -----------------------------------------------------------------------------------
     def problems(self, n: int, seed: int = 0) -> list[Problem]:
-        """n distinct held-out problems cycling through the levels; the same for every format."""
-        rng = random.Random(f"{self.name}:eval:{seed}")
+        """n distinct held-out problems cycling through the levels; the same for every format.
+
+        With split="train", n distinct problems of the training slice instead (drawn as a training
+        step draws them): a model's accuracy there against held-out accuracy is its generalisation gap.
+        """
+        evaluation = self.split == "eval"
+        rng = random.Random(f"{self.name}:eval:{seed}" if evaluation else f"{self.name}:train-sample:{seed}")
+        tag = "" if evaluation else "train-"
         seen: set[str] = set()
         out: list[Problem] = []
         for i in range(n):
             level = self.levels[i % len(self.levels)]
             for _ in range(1000):
-                ex = self.draw_split(rng, level, evaluation=True)
+                ex = self.draw_split(rng, level, evaluation=evaluation)
                 if ex.key not in seen:
                     break
             else:
-                raise ConfigError(f"{self.name}: level {level} has too few held-out problems for {n} problems")
+                slice_ = "held-out" if evaluation else "training"
+                raise ConfigError(f"{self.name}: level {level} has too few {slice_} problems for {n} problems")
             seen.add(ex.key)
-            out.append(Problem(id=f"{self.name}-{seed}-{i}", inputs={"key": ex.key, "prompt": ex.prompt},
+            out.append(Problem(id=f"{self.name}-{tag}{seed}-{i}", inputs={"key": ex.key, "prompt": ex.prompt},
                                reference=ex.reference, metadata={"difficulty": level, "level": level}))
         return out
 
@@ -120,7 +130,8 @@ class LabTask(Task):
         """The longest prompt of `level` (None: of any level)."""
 
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, "format": self.format}
+        split = {"split": self.split} if self.split != "eval" else {}  # runs before the option keep their identity
+        return {"name": self.name, "format": self.format, **split}
 
     # -- tokens ---------------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:

@@ -32,8 +32,8 @@ class LabChainTask(LabTask):
     vocab: ClassVar[str] = EOS + "0123456789+-*=,;."
 
     def __init__(self, format: str = "cot", modulus: int = 7, min_ops: int = 2, max_ops: int = 8,
-                 ops: str = "+-*", aligned: bool = True) -> None:
-        super().__init__(format)
+                 ops: str = "+-*", aligned: bool = True, split: str = "eval") -> None:
+        super().__init__(format, split)
         if not 2 <= modulus <= 10:
             raise ConfigError("lab-chain: modulus must be 2-10 (one digit per value)")
         if not 1 <= min_ops <= max_ops <= 16:

@@ -65,8 +65,8 @@ class LabCountdownTask(LabTask):
     reference_free_check: ClassVar[bool] = True
 
     def __init__(self, format: str = "cot", min_numbers: int = 3, max_numbers: int = 5, ops: str = OPS,
-                 ordered: bool = False) -> None:
-        super().__init__(format)
+                 ordered: bool = False, split: str = "eval") -> None:
+        super().__init__(format, split)
         if not 2 <= min_numbers <= max_numbers <= 6:
             raise ConfigError("lab-countdown: need 2 <= min_numbers <= max_numbers <= 6")
         if not ops or any(o not in OPS for o in ops) or len(set(ops)) != len(ops):

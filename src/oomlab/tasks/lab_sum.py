@@ -26,8 +26,8 @@ class LabSumTask(LabTask):
     vocab: ClassVar[str] = EOS + "0123456789+=,;"
 
     def __init__(self, format: str = "cot", max_operands: int = 5, digits: int = 2, padded: bool = True,
-                 reverse: bool = True, min_operands: int = 2) -> None:
-        super().__init__(format)
+                 reverse: bool = True, min_operands: int = 2, split: str = "eval") -> None:
+        super().__init__(format, split)
         if not 2 <= min_operands <= max_operands <= 9 or not 1 <= digits <= 6:
             raise ConfigError("lab-sum: need 2 <= min_operands <= max_operands <= 9 and digits 1-6")
         self.max_operands, self.digits, self.padded, self.reverse = max_operands, digits, padded, reverse
