@@ -4,8 +4,8 @@ nanoGPT's shape (Radford et al. 2019; Karpathy's nanoGPT): learned token and pos
 pre-LayerNorm blocks of causal self-attention and a 4x GELU MLP, a final LayerNorm, and an output
 head tied to the token embedding. GELU takes GPT-2's tanh form, the form the README's lab models
 were trained with (it is not the cheaper one: on one thread 28 vs 22 ms forward and backward at
-4352×1024 against the exact erf; the fused AdamW that came with it is what moved
-benchmarks/lab_training.py). No biases and no dropout, so the
+4352×1024 against the exact erf; it came in together with the fused AdamW, and the two took
+benchmarks/lab_training.py from 0.58 to 0.61). No biases and no dropout, so the
 parameter count is a formula and a training run is a deterministic function of its seed, its data
 order and its torch thread count (two threads add in another order than one).
 
