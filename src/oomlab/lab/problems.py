@@ -77,8 +77,8 @@ class LabTask(Task):
     def problems(self, n: int, seed: int = 0) -> list[Problem]:
         """n distinct held-out problems cycling through the levels; the same for every format.
 
-        With split="train", n distinct problems of the training slice instead (drawn as a training
-        step draws them): a model's accuracy there against held-out accuracy is its generalisation gap.
+        With split="train", n distinct problems of the training slice instead (the slice every training
+        stream draws from): a model's accuracy there against held-out accuracy is its generalisation gap.
         """
         evaluation = self.split == "eval"
         rng = random.Random(f"{self.name}:eval:{seed}" if evaluation else f"{self.name}:train-sample:{seed}")
